@@ -1,0 +1,1 @@
+"""headwater: config-driven data platform on Apache Airflow 3."""

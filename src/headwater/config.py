@@ -1,0 +1,247 @@
+"""The pipelines file: YAML validated into typed models; errors name the file, the entry and the key."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from headwater.coltypes import ColumnType
+from headwater.errors import ConfigError
+from headwater.identifiers import IdentifierError, TableName, validate_identifier
+from headwater.table import TableRules
+
+CONFIG_ENV = "HEADWATER_CONFIG"
+_SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
+_SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
+
+
+class LoadMethod(StrEnum):
+    replace = "replace"
+    append = "append"
+    upsert = "upsert"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Cleaning(_Model):
+    """Value cleaning as the course plugin did, but per column: ``["*"]`` means every column."""
+
+    currency: list[str] = Field(default_factory=list, description="strip $ ₩ € £ ¥ and thousands separators")
+    percent: list[str] = Field(default_factory=list, description="'12.5%' -> 0.125")
+
+
+class SheetSource(_Model):
+    """One tab (Google Sheet or local workbook) loaded into one warehouse table."""
+
+    spreadsheet: str | None = None
+    workbook: str | None = None
+    tab: str | None = None
+    table: str
+    load: LoadMethod = LoadMethod.replace
+    keys: list[str] = Field(default_factory=list)
+    columns: dict[str, str] = Field(default_factory=dict)
+    clean: Cleaning = Field(default_factory=Cleaning)
+    allow_empty: bool = False
+    render: Literal["formatted", "unformatted"] = "formatted"
+    sheets_conn_id: str | None = None
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str) -> str:
+        try:
+            TableName.parse(value)
+        except IdentifierError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, spec in value.items():
+            validate_identifier(name, "column")
+            ColumnType.parse(spec)
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for name in value:
+            validate_identifier(name, "key column")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> SheetSource:
+        if (self.spreadsheet is None) == (self.workbook is None):
+            raise ValueError("give exactly one of 'spreadsheet' (URL or key) or 'workbook' (a .xlsx or .csv path)")
+        if self.spreadsheet is not None:
+            spreadsheet_key(self.spreadsheet)
+            if not self.tab:
+                raise ValueError("'tab' is required for a Google Sheet")
+        if self.workbook is not None:
+            suffix = Path(self.workbook).suffix.lower()
+            if suffix not in (".xlsx", ".csv"):
+                raise ValueError(f"workbook must be a .xlsx or .csv file, not {suffix or 'no extension'!r}")
+            if suffix == ".xlsx" and not self.tab:
+                raise ValueError("'tab' is required for a .xlsx workbook")
+        if self.load == LoadMethod.upsert and not self.keys:
+            raise ValueError("load 'upsert' needs 'keys'")
+        return self
+
+    @property
+    def target(self) -> TableName:
+        return TableName.parse(self.table)
+
+    @property
+    def task_stem(self) -> str:
+        target = self.target
+        return f"{target.schema}__{target.table}"
+
+    def rules(self) -> TableRules:
+        return TableRules(
+            types={name: ColumnType.parse(spec) for name, spec in self.columns.items()},
+            currency=tuple(self.clean.currency),
+            percent=tuple(self.clean.percent),
+            keys=tuple(self.keys),
+            allow_empty=self.allow_empty,
+        )
+
+
+class Defaults(_Model):
+    """Where things live; every key is optional and falls back to the embedded defaults."""
+
+    lake_url: str | None = None
+    aws_conn_id: str = "aws_default"
+    warehouse_conn_id: str = "headwater_warehouse"
+    sheets_conn_id: str = "google_sheets_default"
+    owner: str = "headwater"
+
+
+class Pipeline(_Model):
+    """One DAG: a schedule and the sources it loads."""
+
+    description: str = ""
+    schedule: str | None = None
+    start_date: date = date(2026, 1, 1)
+    catchup: bool = False
+    retries: int = Field(default=2, ge=0, le=20)
+    retry_delay_minutes: float = Field(default=3, gt=0)
+    tags: list[str] = Field(default_factory=list)
+    sheets: list[SheetSource] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_targets(self) -> Pipeline:
+        seen: set[str] = set()
+        for source in self.sheets:
+            if source.task_stem in seen:
+                raise ValueError(f"table {source.table!r} is loaded twice in this pipeline")
+            seen.add(source.task_stem)
+        return self
+
+
+class Config(_Model):
+    defaults: Defaults = Field(default_factory=Defaults)
+    pipelines: dict[str, Pipeline]
+
+    @field_validator("pipelines")
+    @classmethod
+    def _names(cls, value: dict[str, Pipeline]) -> dict[str, Pipeline]:
+        for name in value:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
+                raise ValueError(f"pipeline name {name!r} must be letters, digits and underscores")
+        return value
+
+
+class LoadedConfig:
+    """A validated config plus the file it came from (relative workbook paths resolve against it)."""
+
+    def __init__(self, config: Config, path: Path) -> None:
+        self.config = config
+        self.path = path
+
+    def workbook_path(self, source: SheetSource) -> Path:
+        assert source.workbook is not None
+        path = Path(os.path.expandvars(source.workbook)).expanduser()
+        return path if path.is_absolute() else (self.path.parent / path).resolve()
+
+    def pipeline(self, name: str) -> Pipeline:
+        try:
+            return self.config.pipelines[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.pipelines)) or "none"
+            raise ConfigError(f"{self.path}: no pipeline named {name!r} (configured: {known})") from None
+
+
+def spreadsheet_key(value: str) -> str:
+    """The spreadsheet key from a Google Sheets URL or a bare key."""
+    match = _SHEET_URL.search(value)
+    if match:
+        return match.group(1)
+    if _SHEET_KEY.match(value):
+        return value
+    raise ValueError(f"{value!r} is neither a Google Sheets URL nor a spreadsheet key")
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path.cwd() / "config" / "pipelines.yaml"
+
+
+def load_config(path: str | Path | None = None) -> LoadedConfig:
+    """Read and validate the pipelines file; raise ConfigError naming file, entry and key."""
+    file = Path(path) if path else default_config_path()
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the pipelines file ({exc.strerror})") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: expected a mapping with a 'pipelines' key")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(file, exc)) from None
+    return LoadedConfig(config, file.resolve())
+
+
+def _describe(file: Path, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        loc = ""
+        for part in error["loc"]:
+            loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{file}: {loc or '(top level)'}: {message}")
+    return "\n".join(lines)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def as_datetime(value: date) -> datetime:
+    return datetime(value.year, value.month, value.day)

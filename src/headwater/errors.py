@@ -1,0 +1,33 @@
+"""Exceptions headwater raises: each names where the problem is (file, tab, row, column, table)."""
+
+from __future__ import annotations
+
+
+class HeadwaterError(Exception):
+    """Base class for every error headwater raises on purpose."""
+
+
+class ConfigError(HeadwaterError):
+    """The pipelines file is missing, unreadable or invalid."""
+
+
+class SourceError(HeadwaterError):
+    """A source (spreadsheet, workbook, database) could not be read or holds bad data."""
+
+
+class LakeError(HeadwaterError):
+    """The lake could not be read or written, or a manifest is missing or inconsistent."""
+
+
+class WarehouseError(HeadwaterError):
+    """The warehouse could not be reached, or a load or check failed."""
+
+
+def column_letter(index: int) -> str:
+    """Spreadsheet column letter for a 0-based column index (0 -> A, 26 -> AA)."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters

@@ -1,0 +1,243 @@
+"""What every warehouse does the same way: staging, atomic replace, append by batch, upsert on keys.
+
+A load runs in one transaction: create a staging table, bulk-copy the manifest's parts into it,
+check its row count against the manifest, then publish. Any failure rolls back, so the published
+table keeps its previous contents and readers never see it empty or half-loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from headwater.coltypes import ColumnType
+from headwater.errors import HeadwaterError, WarehouseError
+from headwater.identifiers import TableName, quote
+from headwater.lake import Lake
+from headwater.staging import Manifest
+from headwater.table import Column
+
+log = logging.getLogger(__name__)
+
+BATCH_COLUMN = "_hw_batch"  # appended tables: which logical date a row came from
+
+
+@dataclass
+class LoadResult:
+    table: str
+    method: str
+    rows: int  # rows this load published
+    table_rows: int  # rows in the table afterwards
+    columns: int
+    seconds: float
+    rebuilt: bool  # the table was created or replaced by the staging table
+
+
+_SAFE_DETAIL = ("CONTEXT:", "Error when converting column", "DETAIL:  Key (")
+_TRAILING_VALUE = re.compile(r'(:\s*)"(?:[^"]|"")*"?\s*$')
+_STRING_VALUE = re.compile(r'(string )"(?:[^"]|"")*"')
+
+
+def safe_db_message(exc: BaseException) -> str:
+    """A database error's message without the cell values some drivers quote (CSV lines, bad inputs)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kept = lines[:1] + [line for line in lines[1:] if line.startswith(_SAFE_DETAIL)]
+    redacted = [_STRING_VALUE.sub(r"\1<value>", _TRAILING_VALUE.sub(r"\1<value>", line)) for line in kept]
+    return " | ".join(redacted) or type(exc).__name__
+
+
+def fits(source: ColumnType, target: ColumnType | None) -> bool:
+    """Can values of ``source`` go into an existing column of ``target`` without loss?"""
+    if target is None or target.kind == "text" or source == target:
+        return True
+    if source.kind == target.kind == "numeric":
+        return (source.scale or 0) <= (target.scale or 0)
+    return (source.kind, target.kind) in {("integer", "numeric"), ("date", "timestamp")}
+
+
+class Warehouse(ABC):
+    """A SQL warehouse reached through a DB-API connection; subclasses give dialect details."""
+
+    dialect = "sql"
+
+    # --- dialect hooks -------------------------------------------------------------------------
+    @abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abstractmethod
+    def type_sql(self, ctype: ColumnType) -> str: ...
+
+    @abstractmethod
+    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
+        """Copy every part of ``manifest`` into ``staging``; return the rows copied."""
+
+    @abstractmethod
+    def _column_type(self, data_type: str, precision: Any, scale: Any) -> ColumnType | None: ...
+
+    @abstractmethod
+    def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def _begin(self, conn: Any) -> None:
+        """Start a transaction (drivers that open one implicitly do nothing)."""
+
+    @property
+    def _db_errors(self) -> tuple[type[BaseException], ...]:
+        return ()
+
+    def describe(self) -> str:
+        return self.dialect
+
+    # --- sessions ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        try:
+            conn = self._connect()
+        except HeadwaterError:
+            raise
+        except Exception as exc:
+            raise WarehouseError(f"cannot connect to the {self.describe()} warehouse: {exc}") from None
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    # --- operations ----------------------------------------------------------------------------
+    def load(self, manifest: Manifest, lake: Lake, method: str, keys: Sequence[str] = (),
+             batch: str | None = None) -> LoadResult:
+        """Publish the manifest's rows into its target table by ``method`` in one transaction."""
+        started = time.monotonic()
+        target = manifest.table
+        columns = manifest.typed_columns
+        if method == "append" and not batch:
+            raise WarehouseError(f"{target}: append needs a batch (the logical date)")
+        staging = target.with_table(f"_hw_stage_{uuid.uuid4().hex[:12]}")
+        with self.session() as conn:
+            self._begin(conn)
+            try:
+                self._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
+                existing = self.existing_columns(conn, target)
+                stage_types = self._plan(target, method, columns, keys, existing)
+                defs = ", ".join(f"{quote(c.name)} {self.type_sql(stage_types[c.name])}" for c in columns)
+                self._run(conn, f"CREATE TABLE {staging.sql} ({defs})")
+                copied = self._bulk_copy(conn, staging, manifest, lake)
+                if copied != manifest.rows:
+                    raise WarehouseError(
+                        f"{target}: copied {copied} rows but the manifest lists {manifest.rows}; nothing was published"
+                    )
+                rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
+                table_rows = self._count(conn, target)
+                conn.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                if isinstance(exc, self._db_errors):
+                    raise WarehouseError(
+                        f"{self.describe()} {target}: load failed, nothing published: {safe_db_message(exc)}"
+                    ) from None
+                raise
+        result = LoadResult(str(target), method, manifest.rows, table_rows, len(columns),
+                            round(time.monotonic() - started, 3), rebuilt)
+        log.info("loaded %s by %s: %d rows, %d columns, %.2fs", target, method, result.rows,
+                 result.columns, result.seconds)
+        return result
+
+    def row_count(self, target: TableName, batch: str | None = None) -> int:
+        with self.session() as conn:
+            try:
+                return self._count(conn, target, batch)
+            except self._db_errors as exc:
+                raise WarehouseError(f"{self.describe()} {target}: cannot count rows: {safe_db_message(exc)}") from None
+
+    def columns(self, target: TableName) -> list[str] | None:
+        with self.session() as conn:
+            existing = self.existing_columns(conn, target)
+            return None if existing is None else list(existing)
+
+    def existing_columns(self, conn: Any, target: TableName) -> dict[str, ColumnType | None] | None:
+        """The table's columns in order with their logical types, or None if there is no such table."""
+        rows = self._run(
+            conn,
+            "SELECT column_name, data_type, numeric_precision, numeric_scale FROM information_schema.columns"
+            " WHERE table_schema = %s AND table_name = %s ORDER BY ordinal_position",
+            (target.schema, target.table),
+        )
+        if not rows:
+            return None
+        return {name: self._column_type(str(dtype), prec, scale) for name, dtype, prec, scale in rows}
+
+    # --- internals -----------------------------------------------------------------------------
+    def _count(self, conn: Any, target: TableName, batch: str | None = None) -> int:
+        if batch is None:
+            return int(self._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0])
+        sql = f"SELECT count(*) FROM {target.sql} WHERE {quote(BATCH_COLUMN)} = %s"
+        return int(self._run(conn, sql, (batch,))[0][0])
+
+    def _plan(self, target: TableName, method: str, columns: list[Column], keys: Sequence[str],
+              existing: dict[str, ColumnType | None] | None) -> dict[str, ColumnType]:
+        """Types for the staging table; for append/upsert into an existing table, check the shapes agree."""
+        types = {c.name: c.type for c in columns}
+        if existing is None or method == "replace":
+            return types
+        wanted = [c.name for c in columns] + ([BATCH_COLUMN] if method == "append" else [])
+        extra = [n for n in wanted if n not in existing]
+        lacking = [n for n in existing if n not in wanted]
+        if extra or lacking:
+            parts = []
+            if extra:
+                parts.append(f"the source has columns the table lacks: {', '.join(extra)}")
+            if lacking:
+                parts.append(f"the table has columns the source lacks: {', '.join(lacking)}")
+            raise WarehouseError(f"{target}: cannot {method}: " + "; ".join(parts) + " (load with replace to rebuild it)")
+        for column in columns:
+            current = existing[column.name]
+            if not fits(column.type, current):
+                raise WarehouseError(
+                    f"{target}: cannot {method}: column {column.name!r} is {column.type} in the source but "
+                    f"{current} in the table; declare its type in the config or load with replace"
+                )
+            if current is not None:
+                types[column.name] = current
+        return types
+
+    def _publish(self, conn: Any, target: TableName, staging: TableName, method: str, columns: list[Column],
+                 keys: Sequence[str], batch: str | None, existing: dict[str, ColumnType | None] | None) -> bool:
+        names = ", ".join(quote(c.name) for c in columns)
+        if method == "replace":
+            same = existing is not None and list(existing) == [c.name for c in columns] and all(
+                existing[c.name] == c.type for c in columns
+            )
+            if same:  # keep the table (and views, grants on it); swap its rows
+                self._run(conn, f"DELETE FROM {target.sql}")
+                self._run(conn, f"INSERT INTO {target.sql} ({names}) SELECT {names} FROM {staging.sql}")
+                self._run(conn, f"DROP TABLE {staging.sql}")
+                return False
+            if existing is not None:
+                self._run(conn, f"DROP TABLE {target.sql}")
+            self._run(conn, f"ALTER TABLE {staging.sql} RENAME TO {quote(target.table)}")
+            return True
+        created = existing is None
+        if created:
+            defs = [f"{quote(c.name)} {self.type_sql(c.type)}" for c in columns]
+            if method == "append":
+                defs.append(f"{quote(BATCH_COLUMN)} {self.type_sql(ColumnType('text'))}")
+            self._run(conn, f"CREATE TABLE {target.sql} ({', '.join(defs)})")
+        if method == "append":
+            batch_col = quote(BATCH_COLUMN)
+            self._run(conn, f"DELETE FROM {target.sql} WHERE {batch_col} = %s", (batch,))
+            self._run(conn, f"INSERT INTO {target.sql} ({names}, {batch_col}) SELECT {names}, %s FROM {staging.sql}",
+                      (batch,))
+        elif method == "upsert":
+            match = " AND ".join(f"{target.sql}.{quote(k)} = {staging.sql}.{quote(k)}" for k in keys)
+            self._run(conn, f"DELETE FROM {target.sql} USING {staging.sql} WHERE {match}")
+            self._run(conn, f"INSERT INTO {target.sql} ({names}) SELECT {names} FROM {staging.sql}")
+        else:
+            raise WarehouseError(f"{target}: unknown load method {method!r}")
+        self._run(conn, f"DROP TABLE {staging.sql}")
+        return created

@@ -1,0 +1,118 @@
+"""DuckDB, the embedded default warehouse: a single file, bulk-loaded with its own CSV reader.
+
+DuckDB lets one process write a database file at a time, so every session here takes an exclusive
+lock on a side file first: parallel load tasks queue instead of failing on DuckDB's own lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import re
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from headwater.coltypes import ColumnType
+from headwater.errors import LakeError, WarehouseError
+from headwater.identifiers import TableName
+from headwater.lake import Lake, sha256_file
+from headwater.staging import Manifest
+from headwater.warehouse.base import Warehouse
+
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
+
+
+class DuckDBWarehouse(Warehouse):
+    dialect = "duckdb"
+
+    def __init__(self, path: str | Path, lock_timeout: float = 600.0) -> None:
+        self.path = Path(path).expanduser().resolve()
+        self.lock_timeout = lock_timeout
+
+    def describe(self) -> str:
+        return f"duckdb {self.path}"
+
+    @property
+    def _db_errors(self) -> tuple[type[BaseException], ...]:
+        import duckdb
+
+        return (duckdb.Error,)
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as handle:
+            deadline = time.monotonic() + self.lock_timeout
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise WarehouseError(f"{self.describe()}: another writer held the lock for {self.lock_timeout:.0f}s") from None
+                    time.sleep(0.2)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Any]:
+        with self._file_lock(), super().session() as conn:
+            yield conn
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        return duckdb.connect(str(self.path))
+
+    def _begin(self, conn: Any) -> None:
+        conn.execute("BEGIN TRANSACTION")
+
+    def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cursor = conn.execute(sql.replace("%s", "?"), list(params))
+        return cursor.fetchall() if cursor.description else []
+
+    def type_sql(self, ctype: ColumnType) -> str:
+        return {
+            "integer": "BIGINT",
+            "numeric": f"DECIMAL({ctype.precision},{ctype.scale or 0})",
+            "boolean": "BOOLEAN",
+            "date": "DATE",
+            "timestamp": "TIMESTAMP",
+            "text": "VARCHAR",
+        }[ctype.kind]
+
+    def _column_type(self, data_type: str, precision: Any, scale: Any) -> ColumnType | None:
+        upper = data_type.upper()
+        match = _DECIMAL.match(upper)
+        if match:
+            return ColumnType("numeric", int(match.group(1)), int(match.group(2)))
+        return {
+            "BIGINT": ColumnType("integer"), "INTEGER": ColumnType("integer"), "HUGEINT": None,
+            "BOOLEAN": ColumnType("boolean"), "DATE": ColumnType("date"), "TIMESTAMP": ColumnType("timestamp"),
+            "VARCHAR": ColumnType("text"),
+        }.get(upper)
+
+    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
+        types = {c.name: self.type_sql(c.type) for c in manifest.typed_columns}
+        # Names and types are validated identifiers and fixed keywords, so they are safe in a literal.
+        columns = "{" + ", ".join(f"'{name}': '{sql}'" for name, sql in types.items()) + "}"
+        copied = 0
+        for part in manifest.parts:
+            with lake.local_copy(part.uri) as path:
+                if sha256_file(path) != part.sha256:
+                    raise LakeError(f"{part.uri}: checksum does not match the manifest; the part changed after staging")
+                before = copied
+                copied += int(self._run(
+                    conn,
+                    f"INSERT INTO {staging.sql} SELECT * FROM read_csv(%s, header = true, auto_detect = false,"
+                    f" columns = {columns}, delim = ',', quote = '\"', escape = '\"', nullstr = '',"
+                    " allow_quoted_nulls = false, compression = 'gzip')",
+                    (str(path),),
+                )[0][0])
+                if copied - before != part.rows:
+                    raise LakeError(f"{part.uri}: holds {copied - before} rows, the manifest says {part.rows}")
+        return copied
