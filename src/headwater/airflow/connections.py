@@ -1,0 +1,127 @@
+"""Airflow Connections turned into the core's clients: warehouse, lake and Google Sheets.
+
+Secrets are read from the Connection into memory and handed to client libraries; nothing here writes
+them to disk or logs them. A missing warehouse Connection means the embedded DuckDB file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import gspread
+
+from headwater.config import Defaults
+from headwater.errors import SourceError, WarehouseError
+from headwater.lake import Lake, LocalLake, S3Lake
+from headwater.settings import LAKE_ENV, default_duckdb_path, default_lake_url
+from headwater.sources.sheets import RetryPolicy, connect
+from headwater.warehouse.base import Warehouse
+
+log = logging.getLogger(__name__)
+
+_LIBPQ_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "options", "target_session_attrs", "keepalives")
+
+
+def get_connection(conn_id: str) -> Any | None:
+    """The Connection ``conn_id`` from Airflow (env, secrets backend or metadata DB), or None if undefined."""
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    try:
+        return BaseHook.get_connection(conn_id)
+    except AirflowNotFoundException:
+        return None
+
+
+def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) -> Warehouse:
+    """A warehouse for a Connection of type postgres, redshift or duckdb; None gives the embedded DuckDB."""
+    from headwater.warehouse.duckdb import DuckDBWarehouse
+
+    if conn is None:
+        return DuckDBWarehouse(default_duckdb_path())
+    extra = conn.extra_dejson or {}
+    kind = (conn.conn_type or "").lower()
+    if kind == "duckdb":
+        return DuckDBWarehouse(extra.get("path") or conn.host or default_duckdb_path())
+    conninfo = {
+        "host": conn.host or "localhost",
+        "dbname": conn.schema or extra.get("dbname") or "postgres",
+        "user": conn.login or None,
+        "password": conn.password or None,
+        **{k: extra[k] for k in _LIBPQ_EXTRAS if k in extra},
+    }
+    if conn.port:
+        conninfo["port"] = int(conn.port)
+    conninfo = {k: v for k, v in conninfo.items() if v is not None}
+    if kind in ("postgres", "postgresql"):
+        from headwater.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(conninfo)
+    if kind == "redshift":
+        from headwater.warehouse.redshift import RedshiftWarehouse
+
+        role = extra.get("iam_role")
+        credentials = None
+        if not role:
+            credentials = _aws_credentials(extra.get("aws_conn_id") or aws_conn_id or "aws_default")
+        return RedshiftWarehouse(conninfo, iam_role=role, aws_credentials=credentials, region=extra.get("region"))
+    raise WarehouseError(f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a warehouse headwater knows "
+                         "(postgres, redshift, duckdb)")
+
+
+def _aws_credentials(aws_conn_id: str) -> dict[str, str]:
+    from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+    frozen = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts").get_credentials()
+    creds = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
+    if frozen.token:
+        creds["token"] = frozen.token
+    return creds
+
+
+def lake_url(defaults: Defaults) -> str:
+    return os.environ.get(LAKE_ENV) or defaults.lake_url or default_lake_url()
+
+
+def lake_from_url(url: str, aws_conn_id: str = "aws_default") -> Lake:
+    """A LocalLake for a path or ``file://`` URL, an S3Lake through the AWS Connection for ``s3://``."""
+    if url.startswith("s3://"):
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        return S3Lake(S3Hook(aws_conn_id=aws_conn_id).get_conn(), url)
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        return LocalLake(unquote(urlparse(url).path))
+    return LocalLake(url)
+
+
+def sheets_client(conn_id: str) -> gspread.Client:
+    """A gspread client from the Connection holding a service-account JSON key.
+
+    The key may sit in the extra as ``keyfile_dict`` (as the Google provider keeps it) or as the
+    Connection's password. Extra ``api_base`` points the client at another endpoint (a proxy, a test server).
+    """
+    conn = get_connection(conn_id)
+    if conn is None:
+        raise SourceError(
+            f"reading a Google Sheet needs the Airflow Connection {conn_id!r} holding a service-account JSON key "
+            "(extra 'keyfile_dict', or the password)"
+        )
+    extra = conn.extra_dejson or {}
+    raw = extra.get("keyfile_dict") or extra.get("extra__google_cloud_platform__keyfile_dict") or conn.password
+    if not raw:
+        raise SourceError(f"Connection {conn_id!r} has no service-account key (extra 'keyfile_dict' or password)")
+    try:
+        info = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    except ValueError:
+        raise SourceError(f"Connection {conn_id!r}: the service-account key is not valid JSON") from None
+    retry = RetryPolicy(
+        attempts=int(extra.get("retry_attempts", RetryPolicy.attempts)),
+        first_wait=float(extra.get("retry_first_wait", RetryPolicy.first_wait)),
+        max_wait=float(extra.get("retry_max_wait", RetryPolicy.max_wait)),
+    )
+    return connect(info, api_base=extra.get("api_base"), retry=retry, timeout=float(extra.get("timeout", 60)))

@@ -1,0 +1,113 @@
+"""Thin operators: each ``execute`` resolves Connections into clients and calls one core function.
+
+Tasks pass lake URIs (manifests) to each other through XCom, never local paths, so any worker can
+run any task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import BaseOperator, Context
+
+from headwater.config import Defaults
+from headwater.pipeline import SourceGroup
+
+
+def logical_date_of(context: Context) -> datetime:
+    """The run's logical date; a manual run without one uses its ``run_after``."""
+    value = context.get("logical_date")
+    if value is None:
+        value = context["dag_run"].run_after
+    return value
+
+
+class _HeadwaterOperator(BaseOperator):
+    ui_color = "#d6eaf8"
+
+    def __init__(self, *, defaults: Defaults, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.defaults = defaults
+
+    def _lake(self) -> Any:
+        from headwater.airflow.connections import lake_from_url, lake_url
+
+        return lake_from_url(lake_url(self.defaults), self.defaults.aws_conn_id)
+
+    def _warehouse(self) -> Any:
+        from headwater.airflow.connections import get_connection, warehouse_from_connection
+
+        conn = get_connection(self.defaults.warehouse_conn_id)
+        warehouse = warehouse_from_connection(conn, self.defaults.aws_conn_id)
+        self.log.info("warehouse: %s", warehouse.describe())
+        return warehouse
+
+
+class SheetsToLakeOperator(_HeadwaterOperator):
+    """Read the tabs of one spreadsheet or workbook, validate and type them, and stage them in the lake.
+
+    Pushes one XCom per table (key: the table's task stem) holding its manifest URI.
+    """
+
+    def __init__(self, *, group: SourceGroup, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.group = group
+
+    def execute(self, context: Context) -> dict[str, str]:
+        from headwater.airflow.connections import sheets_client
+        from headwater.pipeline import read_group, stage_group
+
+        group = self.group
+        conn_ids = {s.sheets_conn_id or self.defaults.sheets_conn_id for s in group.sources}
+        raws = read_group(group, sheets_client=lambda: sheets_client(sorted(conn_ids)[0]))
+        manifests = stage_group(
+            group, raws, self._lake(), logical_date=logical_date_of(context), run_id=context["run_id"]
+        )
+        for stem, uri in manifests.items():
+            context["ti"].xcom_push(key=stem, value=uri)
+        return manifests
+
+
+class LakeToWarehouseOperator(_HeadwaterOperator):
+    """Load one staged table from its manifest into the warehouse by replace, append or upsert."""
+
+    def __init__(self, *, extract_task_id: str, stem: str, method: str, keys: Sequence[str] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.extract_task_id = extract_task_id
+        self.stem = stem
+        self.method = method
+        self.keys = list(keys)
+
+    def manifest_uri(self, context: Context) -> str:
+        uri = context["ti"].xcom_pull(task_ids=self.extract_task_id, key=self.stem)
+        if not uri:
+            raise RuntimeError(f"no manifest from {self.extract_task_id} for {self.stem}")
+        return str(uri)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from headwater.pipeline import load_table
+
+        result = load_table(
+            self._warehouse(), self._lake(), self.manifest_uri(context), method=self.method, keys=self.keys,
+            logical_date=logical_date_of(context),
+        )
+        return asdict(result)
+
+
+class RowCountCheckOperator(LakeToWarehouseOperator):
+    """Check the published table's row count against the manifest the load used."""
+
+    ui_color = "#d5f5e3"
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from headwater.pipeline import check_row_count
+        from headwater.staging import read_manifest
+
+        lake = self._lake()
+        manifest = read_manifest(lake, self.manifest_uri(context))
+        count = check_row_count(self._warehouse(), manifest, method=self.method, logical_date=logical_date_of(context))
+        return {"table": manifest.target, "rows": count}

@@ -1,0 +1,196 @@
+"""The ``headwater`` command: validate the config, run a pipeline's DAG in-process, show warehouse tables.
+
+Airflow is imported only inside commands, after the environment (Airflow home, DAGs folder, config
+path) has been set, so ``headwater --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from headwater.errors import HeadwaterError
+
+app = typer.Typer(help="headwater: Google Sheets and workbooks -> lake -> warehouse, on Apache Airflow 3.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+console = Console()
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="pipelines file (default: $HEADWATER_CONFIG "
+                                                   "or ./config/pipelines.yaml)")]
+
+
+def _prepare_env(config: Path | None, verbose: bool = False) -> None:
+    """Point Airflow at headwater's home, DAGs folder and config before anything imports airflow."""
+    from headwater import settings
+
+    if config is not None:
+        os.environ["HEADWATER_CONFIG"] = str(config.resolve())
+    home = settings.home()
+    os.environ.setdefault(settings.HOME_ENV, str(home))
+    os.environ.setdefault("AIRFLOW_HOME", str(home / "airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    dags = Path.cwd() / "dags"
+    if dags.is_dir():
+        os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
+    if not verbose:
+        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Validate the pipelines file and list what it configures."""
+    from headwater.config import load_config
+
+    try:
+        loaded = load_config(config)
+    except HeadwaterError as exc:
+        _fail(exc)
+    table = Table(title=f"{loaded.path}")
+    for column in ("pipeline", "schedule", "table", "source", "tab", "load"):
+        table.add_column(column)
+    for name, pipeline in loaded.config.pipelines.items():
+        for source in pipeline.sheets:
+            table.add_row(name, pipeline.schedule or "-", source.table, source.spreadsheet or source.workbook or "",
+                          source.tab or "", source.load.value)
+    console.print(table)
+
+
+@app.command()
+def init(config: ConfigOption = None) -> None:
+    """Create or migrate the Airflow metadata database (SQLite under $HEADWATER_HOME unless configured)."""
+    _prepare_env(config)
+    _migrate()
+    console.print(f"Airflow metadata database ready (AIRFLOW_HOME={os.environ['AIRFLOW_HOME']})")
+
+
+def _migrate() -> None:
+    from airflow.utils.db import upgradedb
+
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    upgradedb()
+
+
+@app.command()
+def run(
+    pipeline: Annotated[str, typer.Argument(help="pipeline name (the DAG id)")],
+    config: ConfigOption = None,
+    logical_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD or ISO timestamp (default: now)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Airflow's task logs")] = False,
+) -> None:
+    """Run one pipeline's DAG in-process through Airflow (``dag.test``) and print what it loaded."""
+    _prepare_env(config, verbose)
+    try:
+        when = _parse_date(logical_date)
+        from headwater.config import load_config
+
+        load_config(os.environ.get("HEADWATER_CONFIG")).pipeline(pipeline)
+    except (HeadwaterError, ValueError) as exc:
+        _fail(exc)
+    _migrate()
+    dag = _load_dag(pipeline)
+    started = datetime.now(UTC)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        bar = progress.add_task(f"{pipeline}: running", total=len(dag.tasks))
+
+        def advance(context: Any) -> None:
+            progress.update(bar, advance=1, description=f"{pipeline}: {context['ti'].task_id} done")
+
+        for task in dag.tasks:
+            task.on_success_callback = [advance]
+        dag_run = dag.test(logical_date=when)
+    _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds())
+
+
+def _parse_date(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"--logical-date {text!r} is not YYYY-MM-DD or an ISO timestamp") from None
+    if isinstance(value, date) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _load_dag(pipeline: str) -> Any:
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
+    if not folder:
+        _fail(HeadwaterError("no dags/ folder here: run from the repository root or set AIRFLOW__CORE__DAGS_FOLDER"))
+    bag = DagBag(dag_folder=folder)
+    if bag.import_errors:
+        _fail(HeadwaterError("DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())))
+    dag = bag.get_dag(pipeline)
+    if dag is None:
+        _fail(HeadwaterError(f"no DAG {pipeline!r} in {folder}"))
+    return dag
+
+
+def _report(dag: Any, dag_run: Any, seconds: float) -> None:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    results = {}
+    with create_session() as session:
+        for row in session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")):
+            if row.task_id.startswith("load__"):
+                results[row.task_id] = XComModel.deserialize_value(row)
+        failed = [ti.task_id for ti in dag_run.get_task_instances(session=session) if ti.state not in ("success", "skipped")]
+    table = Table(title=f"{dag.dag_id} run {dag_run.run_id} ({dag_run.state})")
+    for column, justify in (("table", "left"), ("load", "left"), ("rows", "right"), ("columns", "right"),
+                            ("table rows", "right"), ("seconds", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for result in results.values():
+        table.add_row(result["table"], result["method"], f"{result['rows']:,}", str(result["columns"]),
+                      f"{result['table_rows']:,}", f"{result['seconds']:.2f}")
+    console.print(table)
+    console.print(f"finished in {seconds:.1f}s")
+    if str(dag_run.state) != "success":
+        console.print(f"[bold red]run failed[/]; tasks not successful: {', '.join(failed) or '?'}"
+                      " (rerun with --verbose for task logs)")
+        raise typer.Exit(1)
+
+
+@app.command()
+def tables(config: ConfigOption = None) -> None:
+    """Row counts of every configured table in the warehouse (the Connection, or the embedded DuckDB)."""
+    _prepare_env(config)
+    from headwater.airflow.connections import get_connection, warehouse_from_connection
+    from headwater.config import load_config
+
+    try:
+        loaded = load_config(os.environ.get("HEADWATER_CONFIG"))
+        defaults = loaded.config.defaults
+        warehouse = warehouse_from_connection(get_connection(defaults.warehouse_conn_id), defaults.aws_conn_id)
+        table = Table(title=f"warehouse: {warehouse.describe()}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        table.add_column("columns", justify="right")
+        for pipeline in loaded.config.pipelines.values():
+            for source in pipeline.sheets:
+                columns = warehouse.columns(source.target)
+                rows = "-" if columns is None else f"{warehouse.row_count(source.target):,}"
+                table.add_row(source.table, rows, "-" if columns is None else str(len(columns)))
+    except HeadwaterError as exc:
+        _fail(exc)
+    console.print(table)
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    sys.exit(app())
