@@ -20,11 +20,16 @@ from rich.table import Table
 
 from headwater.errors import HeadwaterError
 
-app = typer.Typer(help="headwater: Google Sheets and workbooks -> lake -> warehouse, on Apache Airflow 3.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="headwater: Google Sheets and workbooks -> lake -> warehouse, on Apache Airflow 3.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 console = Console()
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="pipelines file (default: $HEADWATER_CONFIG "
-                                                   "or ./config/pipelines.yaml)")]
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="pipelines file (default: $HEADWATER_CONFIG or ./config/pipelines.yaml)"),
+]
 
 
 def _prepare_env(config: Path | None, verbose: bool = False) -> None:
@@ -63,8 +68,14 @@ def validate(config: ConfigOption = None) -> None:
         table.add_column(column)
     for name, pipeline in loaded.config.pipelines.items():
         for source in pipeline.sheets:
-            table.add_row(name, pipeline.schedule or "-", source.table, source.spreadsheet or source.workbook or "",
-                          source.tab or "", source.load.value)
+            table.add_row(
+                name,
+                pipeline.schedule or "-",
+                source.table,
+                source.spreadsheet or source.workbook or "",
+                source.tab or "",
+                source.load.value,
+            )
     console.print(table)
 
 
@@ -102,8 +113,15 @@ def run(
     _migrate()
     dag = _load_dag(pipeline)
     started = datetime.now(UTC)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         bar = progress.add_task(f"{pipeline}: running", total=len(dag.tasks))
 
         def advance(context: Any) -> None:
@@ -148,22 +166,40 @@ def _report(dag: Any, dag_run: Any, seconds: float) -> None:
 
     results = {}
     with create_session() as session:
-        for row in session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")):
+        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")
+        rows: list[Any] = list(session.execute(query).scalars())
+        for row in rows:
             if row.task_id.startswith("load__"):
                 results[row.task_id] = XComModel.deserialize_value(row)
-        failed = [ti.task_id for ti in dag_run.get_task_instances(session=session) if ti.state not in ("success", "skipped")]
+        failed = [
+            ti.task_id for ti in dag_run.get_task_instances(session=session) if ti.state not in ("success", "skipped")
+        ]
     table = Table(title=f"{dag.dag_id} run {dag_run.run_id} ({dag_run.state})")
-    for column, justify in (("table", "left"), ("load", "left"), ("rows", "right"), ("columns", "right"),
-                            ("table rows", "right"), ("seconds", "right")):
+    for column, justify in (
+        ("table", "left"),
+        ("load", "left"),
+        ("rows", "right"),
+        ("columns", "right"),
+        ("table rows", "right"),
+        ("seconds", "right"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for result in results.values():
-        table.add_row(result["table"], result["method"], f"{result['rows']:,}", str(result["columns"]),
-                      f"{result['table_rows']:,}", f"{result['seconds']:.2f}")
+        table.add_row(
+            result["table"],
+            result["method"],
+            f"{result['rows']:,}",
+            str(result["columns"]),
+            f"{result['table_rows']:,}",
+            f"{result['seconds']:.2f}",
+        )
     console.print(table)
     console.print(f"finished in {seconds:.1f}s")
     if str(dag_run.state) != "success":
-        console.print(f"[bold red]run failed[/]; tasks not successful: {', '.join(failed) or '?'}"
-                      " (rerun with --verbose for task logs)")
+        console.print(
+            f"[bold red]run failed[/]; tasks not successful: {', '.join(failed) or '?'}"
+            " (rerun with --verbose for task logs)"
+        )
         raise typer.Exit(1)
 
 

@@ -42,8 +42,15 @@ class ColumnType:
     def parse(cls, spec: str) -> ColumnType:
         """Parse ``integer``, ``numeric``, ``numeric(12,2)``, ``boolean``, ``date``, ``timestamp``, ``text``."""
         match = _TYPE_SPEC.match(spec.lower())
-        aliases = {"int": "integer", "bigint": "integer", "decimal": "numeric", "bool": "boolean",
-                   "string": "text", "varchar": "text", "datetime": "timestamp"}
+        aliases = {
+            "int": "integer",
+            "bigint": "integer",
+            "decimal": "numeric",
+            "bool": "boolean",
+            "string": "text",
+            "varchar": "text",
+            "datetime": "timestamp",
+        }
         kind = aliases.get(match.group(1), match.group(1)) if match else ""
         if kind not in KINDS:
             raise ValueError(f"unknown column type {spec!r}; use one of {', '.join(KINDS)} or numeric(p,s)")
@@ -95,9 +102,8 @@ def infer(values: list[str]) -> ColumnType:
     lowered = {v.lower() for v in values}
     if lowered <= {"true", "false"}:
         return ColumnType("boolean")
-    if all(_INTEGER.match(v) for v in values):
-        if all(_INT64[0] <= int(v) <= _INT64[1] for v in values):
-            return ColumnType("integer")
+    if all(_INTEGER.match(v) and _INT64[0] <= int(v) <= _INT64[1] for v in values):
+        return ColumnType("integer")
     if all(_DECIMAL.match(v) for v in values):
         scale = max(_scale(v) for v in values)
         digits = max(len(v.lstrip("+-").replace(".", "").lstrip("0")) for v in values)

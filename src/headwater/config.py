@@ -23,9 +23,9 @@ _SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 
 
 class LoadMethod(StrEnum):
-    replace = "replace"
-    append = "append"
-    upsert = "upsert"
+    REPLACE = "replace"
+    APPEND = "append"
+    UPSERT = "upsert"
 
 
 class _Model(BaseModel):
@@ -46,7 +46,7 @@ class SheetSource(_Model):
     workbook: str | None = None
     tab: str | None = None
     table: str
-    load: LoadMethod = LoadMethod.replace
+    load: LoadMethod = LoadMethod.REPLACE
     keys: list[str] = Field(default_factory=list)
     columns: dict[str, str] = Field(default_factory=dict)
     clean: Cleaning = Field(default_factory=Cleaning)
@@ -92,7 +92,7 @@ class SheetSource(_Model):
                 raise ValueError(f"workbook must be a .xlsx or .csv file, not {suffix or 'no extension'!r}")
             if suffix == ".xlsx" and not self.tab:
                 raise ValueError("'tab' is required for a .xlsx workbook")
-        if self.load == LoadMethod.upsert and not self.keys:
+        if self.load == LoadMethod.UPSERT and not self.keys:
             raise ValueError("load 'upsert' needs 'keys'")
         return self
 
@@ -236,9 +236,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

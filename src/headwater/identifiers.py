@@ -19,8 +19,7 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
     """Return ``name`` if it is a plain identifier, else raise IdentifierError naming it."""
     if not isinstance(name, str) or not _IDENTIFIER.match(name):
         raise IdentifierError(
-            f"{what} {name!r} is not a valid identifier "
-            "(letters, digits and underscores, not starting with a digit)"
+            f"{what} {name!r} is not a valid identifier (letters, digits and underscores, not starting with a digit)"
         )
     if len(name.encode("utf-8")) > MAX_IDENTIFIER_BYTES:
         raise IdentifierError(f"{what} {name!r} is longer than {MAX_IDENTIFIER_BYTES} bytes")

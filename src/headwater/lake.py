@@ -29,7 +29,7 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
 def slug(text: str) -> str:
-    """A key-safe rendering of a run id or date (``manual__2026-01-01T00:00:00+00:00`` -> ``manual__2026-01-01T00_00_00_00_00``)."""
+    """A key-safe rendering of a run id: runs of other characters than ``A-Za-z0-9._=-`` become ``_``."""
     return _UNSAFE.sub("_", text).strip("_") or "_"
 
 
@@ -62,7 +62,7 @@ class Lake(ABC):
     def open_read(self, uri: str) -> contextlib.AbstractContextManager[IO[bytes]]: ...
 
     @abstractmethod
-    def list(self, prefix: str) -> list[str]:
+    def list_uris(self, prefix: str) -> list[str]:
         """Every object URI under ``prefix`` (a folder-like URI)."""
 
     @abstractmethod
@@ -79,7 +79,7 @@ class Lake(ABC):
 
     def clear(self, prefix: str) -> int:
         """Delete everything under ``prefix``; returns how many objects went."""
-        uris = self.list(prefix)
+        uris = self.list_uris(prefix)
         if uris:
             self.delete(uris)
         return len(uris)
@@ -106,14 +106,14 @@ class LocalLake(Lake):
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         shutil.copyfile(source, tmp)
-        os.replace(tmp, path)
+        tmp.replace(path)
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         path = self._path(uri)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, path)
+        tmp.replace(path)
 
     def read_bytes(self, uri: str) -> bytes:
         try:
@@ -137,7 +137,7 @@ class LocalLake(Lake):
             raise LakeError(f"{uri}: not found in the lake")
         yield path
 
-    def list(self, prefix: str) -> list[str]:
+    def list_uris(self, prefix: str) -> list[str]:
         folder = self._path(prefix)
         if not folder.is_dir():
             return []
@@ -195,7 +195,7 @@ class S3Lake(Lake):
         finally:
             body.close()
 
-    def list(self, prefix: str) -> list[str]:
+    def list_uris(self, prefix: str) -> list[str]:
         key = self._key(prefix).rstrip("/") + "/"
         uris: list[str] = []
         try:
@@ -208,7 +208,7 @@ class S3Lake(Lake):
     def delete(self, uris: list[str]) -> None:
         keys = [self._key(u) for u in uris]
         for start in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[start : start + 1000]]
+            batch: Any = [{"Key": k} for k in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
 

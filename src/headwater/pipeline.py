@@ -62,8 +62,9 @@ def group_sources(loaded: LoadedConfig, pipeline: Pipeline) -> list[SourceGroup]
     return result
 
 
-def read_group(group: SourceGroup, sheets_client: Callable[[], gspread.Client] | None = None,
-               display_root: Path | None = None) -> dict[str, RawTable]:
+def read_group(
+    group: SourceGroup, sheets_client: Callable[[], gspread.Client] | None = None, display_root: Path | None = None
+) -> dict[str, RawTable]:
     """Read every source of the group, keyed by the source's ``task_stem``.
 
     A spreadsheet costs one metadata and one batched values request (per render option in use).
@@ -83,8 +84,9 @@ def read_group(group: SourceGroup, sheets_client: Callable[[], gspread.Client] |
     return raws
 
 
-def stage_group(group: SourceGroup, raws: dict[str, RawTable], lake: Lake, *, logical_date: datetime,
-                run_id: str) -> dict[str, str]:
+def stage_group(
+    group: SourceGroup, raws: dict[str, RawTable], lake: Lake, *, logical_date: datetime, run_id: str
+) -> dict[str, str]:
     """Validate, type and stage each source of the group; return manifest URIs by source ``task_stem``.
 
     Every table is validated before any is staged, so one bad tab stages nothing for the group.
@@ -105,15 +107,23 @@ def batch_of(logical_date: datetime) -> str:
     return date_slug(logical_date)
 
 
-def load_table(warehouse: Warehouse, lake: Lake, manifest_uri: str, *, method: str, keys: Sequence[str] = (),
-               logical_date: datetime | None = None) -> LoadResult:
+def load_table(
+    warehouse: Warehouse,
+    lake: Lake,
+    manifest_uri: str,
+    *,
+    method: str,
+    keys: Sequence[str] = (),
+    logical_date: datetime | None = None,
+) -> LoadResult:
     manifest = read_manifest(lake, manifest_uri)
     batch = batch_of(logical_date) if logical_date is not None else None
     return warehouse.load(manifest, lake, method, keys, batch=batch)
 
 
-def check_row_count(warehouse: Warehouse, manifest: Manifest, *, method: str,
-                    logical_date: datetime | None = None) -> int:
+def check_row_count(
+    warehouse: Warehouse, manifest: Manifest, *, method: str, logical_date: datetime | None = None
+) -> int:
     """Check the published table against the manifest: exact count for replace and for this run's append batch."""
     target = manifest.table
     if method == "append":

@@ -76,8 +76,9 @@ def csv_line(values: Sequence[str | None]) -> str:
     return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
 
 
-def write_csv_parts(rows: Iterable[list[str | None]], header: list[str], folder: Path,
-                    rows_per_part: int = ROWS_PER_PART) -> Iterator[tuple[Path, int]]:
+def write_csv_parts(
+    rows: Iterable[list[str | None]], header: list[str], folder: Path, rows_per_part: int = ROWS_PER_PART
+) -> Iterator[tuple[Path, int]]:
     """Write rows into numbered gzip CSV files with a header; yield each finished file and its row count.
 
     Every text value is quoted and NULL is an unquoted empty field, so an empty string and NULL stay
@@ -102,8 +103,16 @@ def write_csv_parts(rows: Iterable[list[str | None]], header: list[str], folder:
         index += 1
 
 
-def stage_table(lake: Lake, table: TypedTable, *, target: TableName, source: str,
-                logical_date: datetime, run_id: str, rows_per_part: int = ROWS_PER_PART) -> str:
+def stage_table(
+    lake: Lake,
+    table: TypedTable,
+    *,
+    target: TableName,
+    source: str,
+    logical_date: datetime,
+    run_id: str,
+    rows_per_part: int = ROWS_PER_PART,
+) -> str:
     """Write ``table`` as parts under its run prefix, then the manifest; return the manifest URI.
 
     Anything an earlier attempt of the same run left under the prefix is removed first.

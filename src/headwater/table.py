@@ -139,8 +139,10 @@ def _header(raw: RawTable) -> list[str]:
     widest = max(len(r) for r in raw.rows)
     header += [None] * (widest - len(header))
     # Blank header cells at the right with no data below are just unused columns.
-    while header and not _filled(header[-1]) and not any(
-        len(r) >= len(header) and _filled(r[len(header) - 1]) for r in raw.rows[1:]
+    while (
+        header
+        and not _filled(header[-1])
+        and not any(len(r) >= len(header) and _filled(r[len(header) - 1]) for r in raw.rows[1:])
     ):
         header.pop()
     names: list[str] = []
@@ -152,7 +154,9 @@ def _header(raw: RawTable) -> list[str]:
         try:
             validate_identifier(name, "column")
         except IdentifierError as exc:
-            raise SourceError(f"{raw.where}: row 1, column {column_letter(col)}: header gives no usable name ({exc})") from None
+            raise SourceError(
+                f"{raw.where}: row 1, column {column_letter(col)}: header gives no usable name ({exc})"
+            ) from None
         if name in seen:
             raise SourceError(
                 f"{raw.where}: row 1: duplicate header {name!r} in columns "
@@ -164,13 +168,16 @@ def _header(raw: RawTable) -> list[str]:
 
 
 def _check_named(raw: RawTable, names: list[str], rules: TableRules) -> None:
-    for what, listed in (("columns", rules.types), ("keys", rules.keys),
-                         ("clean.currency", rules.currency), ("clean.percent", rules.percent)):
+    for what, listed in (
+        ("columns", rules.types),
+        ("keys", rules.keys),
+        ("clean.currency", rules.currency),
+        ("clean.percent", rules.percent),
+    ):
         missing = [n for n in listed if n != "*" and n not in names]
         if missing:
             raise SourceError(
-                f"{raw.where}: {what} names {', '.join(map(repr, missing))}, not among the columns "
-                f"({', '.join(names)})"
+                f"{raw.where}: {what} names {', '.join(map(repr, missing))}, not among the columns ({', '.join(names)})"
             )
 
 
@@ -209,8 +216,14 @@ def _percent(value: str) -> str:
         return value
 
 
-def _check_keys(raw: RawTable, names: list[str], body: list[list[str | None]], numbers: list[int],
-                keys: Sequence[str], problems: _Problems) -> None:
+def _check_keys(
+    raw: RawTable,
+    names: list[str],
+    body: list[list[str | None]],
+    numbers: list[int],
+    keys: Sequence[str],
+    problems: _Problems,
+) -> None:
     if not keys:
         return
     idx = [names.index(k) for k in keys]

@@ -68,17 +68,19 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
         if not role:
             credentials = _aws_credentials(extra.get("aws_conn_id") or aws_conn_id or "aws_default")
         return RedshiftWarehouse(conninfo, iam_role=role, aws_credentials=credentials, region=extra.get("region"))
-    raise WarehouseError(f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a warehouse headwater knows "
-                         "(postgres, redshift, duckdb)")
+    raise WarehouseError(
+        f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a warehouse headwater knows "
+        "(postgres, redshift, duckdb)"
+    )
 
 
 def _aws_credentials(aws_conn_id: str) -> dict[str, str]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     frozen = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts").get_credentials()
-    creds = {"access_key": frozen.access_key, "secret_key": frozen.secret_key}
+    creds = {"access_key": str(frozen.access_key), "secret_key": str(frozen.secret_key)}
     if frozen.token:
-        creds["token"] = frozen.token
+        creds["token"] = str(frozen.token)
     return creds
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG
 
@@ -41,11 +42,20 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
         },
     ) as dag:
         for group in group_sources(loaded, pipeline):
-            extract = SheetsToLakeOperator(task_id=group.task_id, group=group, defaults=defaults,
-                                           doc_md=f"Reads {group.label} and stages its tables in the lake.")
+            extract = SheetsToLakeOperator(
+                task_id=group.task_id,
+                group=group,
+                defaults=defaults,
+                doc_md=f"Reads {group.label} and stages its tables in the lake.",
+            )
             for source in group.sources:
-                common = {"extract_task_id": group.task_id, "stem": source.task_stem, "method": source.load.value,
-                          "keys": source.keys, "defaults": defaults}
+                common: dict[str, Any] = {
+                    "extract_task_id": group.task_id,
+                    "stem": source.task_stem,
+                    "method": source.load.value,
+                    "keys": source.keys,
+                    "defaults": defaults,
+                }
                 load = LakeToWarehouseOperator(task_id=f"load__{source.task_stem}", **common)
                 check = RowCountCheckOperator(task_id=f"check__{source.task_stem}", **common)
                 extract >> load >> check
@@ -54,8 +64,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
 
 def _doc(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> str:
     rows = "\n".join(
-        f"| `{s.table}` | {s.spreadsheet or s.workbook} | {s.tab or ''} | {s.load.value} "
-        f"| {', '.join(s.keys)} |"
+        f"| `{s.table}` | {s.spreadsheet or s.workbook} | {s.tab or ''} | {s.load.value} | {', '.join(s.keys)} |"
         for s in pipeline.sheets
     )
     return (

@@ -19,10 +19,8 @@ from headwater.pipeline import SourceGroup
 
 def logical_date_of(context: Context) -> datetime:
     """The run's logical date; a manual run without one uses its ``run_after``."""
-    value = context.get("logical_date")
-    if value is None:
-        value = context["dag_run"].run_after
-    return value
+    value: datetime | None = context.get("logical_date")
+    return value if value is not None else context["dag_run"].run_after
 
 
 class _HeadwaterOperator(BaseOperator):
@@ -74,8 +72,9 @@ class SheetsToLakeOperator(_HeadwaterOperator):
 class LakeToWarehouseOperator(_HeadwaterOperator):
     """Load one staged table from its manifest into the warehouse by replace, append or upsert."""
 
-    def __init__(self, *, extract_task_id: str, stem: str, method: str, keys: Sequence[str] = (),
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, extract_task_id: str, stem: str, method: str, keys: Sequence[str] = (), **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.extract_task_id = extract_task_id
         self.stem = stem
@@ -92,7 +91,11 @@ class LakeToWarehouseOperator(_HeadwaterOperator):
         from headwater.pipeline import load_table
 
         result = load_table(
-            self._warehouse(), self._lake(), self.manifest_uri(context), method=self.method, keys=self.keys,
+            self._warehouse(),
+            self._lake(),
+            self.manifest_uri(context),
+            method=self.method,
+            keys=self.keys,
             logical_date=logical_date_of(context),
         )
         return asdict(result)

@@ -54,7 +54,7 @@ class SheetsHTTPClient(HTTPClient):
 
     def request(self, method: str, endpoint: str, *args: Any, **kwargs: Any) -> requests.Response:
         if self.api_base != SHEETS_API and endpoint.startswith(SHEETS_API):
-            endpoint = self.api_base.rstrip("/") + endpoint[len(SHEETS_API):]
+            endpoint = self.api_base.rstrip("/") + endpoint[len(SHEETS_API) :]
         policy = self.retry_policy
         retrying = Retrying(
             stop=stop_after_attempt(policy.attempts),
@@ -63,8 +63,11 @@ class SheetsHTTPClient(HTTPClient):
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "Sheets API %s %s failed (%s); retry %d of %d",
-                method.upper(), endpoint.split("?")[0], _short(state.outcome.exception() if state.outcome else None),
-                state.attempt_number, policy.attempts - 1,
+                method.upper(),
+                endpoint.split("?")[0],
+                _short(state.outcome.exception() if state.outcome else None),
+                state.attempt_number,
+                policy.attempts - 1,
             ),
         )
         return retrying(super().request, method, endpoint, *args, **kwargs)
@@ -76,12 +79,19 @@ def _short(exc: BaseException | None) -> str:
     return type(exc).__name__
 
 
-def connect(service_account_info: Mapping[str, Any], *, api_base: str | None = None,
-            retry: RetryPolicy | None = None, scopes: Sequence[str] = READ_SCOPES,
-            timeout: float = 60.0) -> gspread.Client:
+def connect(
+    service_account_info: Mapping[str, Any],
+    *,
+    api_base: str | None = None,
+    retry: RetryPolicy | None = None,
+    scopes: Sequence[str] = READ_SCOPES,
+    timeout: float = 60.0,
+) -> gspread.Client:
     """A gspread client for a service account; the key stays in memory (nothing is written to disk)."""
     try:
-        credentials = Credentials.from_service_account_info(dict(service_account_info), scopes=list(scopes))
+        credentials = Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+            dict(service_account_info), scopes=list(scopes)
+        )
     except (ValueError, KeyError) as exc:
         raise SourceError(f"Google service account credentials are not usable: {type(exc).__name__}") from None
     client = gspread.Client(credentials, http_client=SheetsHTTPClient)
@@ -97,8 +107,9 @@ def account_email(client: gspread.Client) -> str:
     return str(getattr(client.http_client.auth, "service_account_email", "the service account"))
 
 
-def read_spreadsheet_tabs(client: gspread.Client, key: str, tabs: Sequence[str],
-                          render: str = "formatted") -> dict[str, RawTable]:
+def read_spreadsheet_tabs(
+    client: gspread.Client, key: str, tabs: Sequence[str], render: str = "formatted"
+) -> dict[str, RawTable]:
     """Read whole tabs of one spreadsheet with one metadata request and one batched values request."""
     label = f"spreadsheet {key}"
     with _api_errors(client, label):
@@ -108,7 +119,7 @@ def read_spreadsheet_tabs(client: gspread.Client, key: str, tabs: Sequence[str],
     missing = [t for t in tabs if t not in names]
     if missing:
         raise SourceError(f"{label} ({title}): no tab named {', '.join(map(repr, missing))} (tabs: {', '.join(names)})")
-    params = {
+    params: dict[str, Any] = {
         "valueRenderOption": "UNFORMATTED_VALUE" if render == "unformatted" else "FORMATTED_VALUE",
         "dateTimeRenderOption": "FORMATTED_STRING",
         "majorDimension": "ROWS",
@@ -141,9 +152,9 @@ class _api_errors:  # noqa: N801 - used as a context manager
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
         if exc is None:
-            return False
+            return
         if isinstance(exc, APIError):
             status = exc.response.status_code
             if status == 403:
@@ -158,4 +169,3 @@ class _api_errors:  # noqa: N801 - used as a context manager
             raise SourceError(f"{self.label}: cannot authenticate as {account_email(self.client)}: {exc}") from None
         if isinstance(exc, requests.RequestException):
             raise SourceError(f"{self.label}: Sheets API unreachable ({type(exc).__name__})") from None
-        return False

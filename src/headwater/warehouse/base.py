@@ -84,7 +84,7 @@ class Warehouse(ABC):
     @abstractmethod
     def _run(self, conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
-    def _begin(self, conn: Any) -> None:
+    def _begin(self, conn: Any) -> None:  # noqa: B027 - a hook most dialects need not override
         """Start a transaction (drivers that open one implicitly do nothing)."""
 
     @property
@@ -109,8 +109,9 @@ class Warehouse(ABC):
             conn.close()
 
     # --- operations ----------------------------------------------------------------------------
-    def load(self, manifest: Manifest, lake: Lake, method: str, keys: Sequence[str] = (),
-             batch: str | None = None) -> LoadResult:
+    def load(
+        self, manifest: Manifest, lake: Lake, method: str, keys: Sequence[str] = (), batch: str | None = None
+    ) -> LoadResult:
         """Publish the manifest's rows into its target table by ``method`` in one transaction."""
         started = time.monotonic()
         target = manifest.table
@@ -142,10 +143,12 @@ class Warehouse(ABC):
                         f"{self.describe()} {target}: load failed, nothing published: {safe_db_message(exc)}"
                     ) from None
                 raise
-        result = LoadResult(str(target), method, manifest.rows, table_rows, len(columns),
-                            round(time.monotonic() - started, 3), rebuilt)
-        log.info("loaded %s by %s: %d rows, %d columns, %.2fs", target, method, result.rows,
-                 result.columns, result.seconds)
+        result = LoadResult(
+            str(target), method, manifest.rows, table_rows, len(columns), round(time.monotonic() - started, 3), rebuilt
+        )
+        log.info(
+            "loaded %s by %s: %d rows, %d columns, %.2fs", target, method, result.rows, result.columns, result.seconds
+        )
         return result
 
     def row_count(self, target: TableName, batch: str | None = None) -> int:
@@ -179,8 +182,14 @@ class Warehouse(ABC):
         sql = f"SELECT count(*) FROM {target.sql} WHERE {quote(BATCH_COLUMN)} = %s"
         return int(self._run(conn, sql, (batch,))[0][0])
 
-    def _plan(self, target: TableName, method: str, columns: list[Column], keys: Sequence[str],
-              existing: dict[str, ColumnType | None] | None) -> dict[str, ColumnType]:
+    def _plan(
+        self,
+        target: TableName,
+        method: str,
+        columns: list[Column],
+        keys: Sequence[str],
+        existing: dict[str, ColumnType | None] | None,
+    ) -> dict[str, ColumnType]:
         """Types for the staging table; for append/upsert into an existing table, check the shapes agree."""
         types = {c.name: c.type for c in columns}
         if existing is None or method == "replace":
@@ -194,7 +203,9 @@ class Warehouse(ABC):
                 parts.append(f"the source has columns the table lacks: {', '.join(extra)}")
             if lacking:
                 parts.append(f"the table has columns the source lacks: {', '.join(lacking)}")
-            raise WarehouseError(f"{target}: cannot {method}: " + "; ".join(parts) + " (load with replace to rebuild it)")
+            raise WarehouseError(
+                f"{target}: cannot {method}: " + "; ".join(parts) + " (load with replace to rebuild it)"
+            )
         for column in columns:
             current = existing[column.name]
             if not fits(column.type, current):
@@ -206,12 +217,23 @@ class Warehouse(ABC):
                 types[column.name] = current
         return types
 
-    def _publish(self, conn: Any, target: TableName, staging: TableName, method: str, columns: list[Column],
-                 keys: Sequence[str], batch: str | None, existing: dict[str, ColumnType | None] | None) -> bool:
+    def _publish(
+        self,
+        conn: Any,
+        target: TableName,
+        staging: TableName,
+        method: str,
+        columns: list[Column],
+        keys: Sequence[str],
+        batch: str | None,
+        existing: dict[str, ColumnType | None] | None,
+    ) -> bool:
         names = ", ".join(quote(c.name) for c in columns)
         if method == "replace":
-            same = existing is not None and list(existing) == [c.name for c in columns] and all(
-                existing[c.name] == c.type for c in columns
+            same = (
+                existing is not None
+                and list(existing) == [c.name for c in columns]
+                and all(existing[c.name] == c.type for c in columns)
             )
             if same:  # keep the table (and views, grants on it); swap its rows
                 self._run(conn, f"DELETE FROM {target.sql}")
@@ -231,8 +253,9 @@ class Warehouse(ABC):
         if method == "append":
             batch_col = quote(BATCH_COLUMN)
             self._run(conn, f"DELETE FROM {target.sql} WHERE {batch_col} = %s", (batch,))
-            self._run(conn, f"INSERT INTO {target.sql} ({names}, {batch_col}) SELECT {names}, %s FROM {staging.sql}",
-                      (batch,))
+            self._run(
+                conn, f"INSERT INTO {target.sql} ({names}, {batch_col}) SELECT {names}, %s FROM {staging.sql}", (batch,)
+            )
         elif method == "upsert":
             match = " AND ".join(f"{target.sql}.{quote(k)} = {staging.sql}.{quote(k)}" for k in keys)
             self._run(conn, f"DELETE FROM {target.sql} USING {staging.sql} WHERE {match}")

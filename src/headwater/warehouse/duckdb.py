@@ -51,7 +51,9 @@ class DuckDBWarehouse(Warehouse):
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise WarehouseError(f"{self.describe()}: another writer held the lock for {self.lock_timeout:.0f}s") from None
+                        raise WarehouseError(
+                            f"{self.describe()}: another writer held the lock for {self.lock_timeout:.0f}s"
+                        ) from None
                     time.sleep(0.2)
             try:
                 yield
@@ -91,8 +93,12 @@ class DuckDBWarehouse(Warehouse):
         if match:
             return ColumnType("numeric", int(match.group(1)), int(match.group(2)))
         return {
-            "BIGINT": ColumnType("integer"), "INTEGER": ColumnType("integer"), "HUGEINT": None,
-            "BOOLEAN": ColumnType("boolean"), "DATE": ColumnType("date"), "TIMESTAMP": ColumnType("timestamp"),
+            "BIGINT": ColumnType("integer"),
+            "INTEGER": ColumnType("integer"),
+            "HUGEINT": None,
+            "BOOLEAN": ColumnType("boolean"),
+            "DATE": ColumnType("date"),
+            "TIMESTAMP": ColumnType("timestamp"),
             "VARCHAR": ColumnType("text"),
         }.get(upper)
 
@@ -106,13 +112,15 @@ class DuckDBWarehouse(Warehouse):
                 if sha256_file(path) != part.sha256:
                     raise LakeError(f"{part.uri}: checksum does not match the manifest; the part changed after staging")
                 before = copied
-                copied += int(self._run(
-                    conn,
-                    f"INSERT INTO {staging.sql} SELECT * FROM read_csv(%s, header = true, auto_detect = false,"
-                    f" columns = {columns}, delim = ',', quote = '\"', escape = '\"', nullstr = '',"
-                    " allow_quoted_nulls = false, compression = 'gzip')",
-                    (str(path),),
-                )[0][0])
+                copied += int(
+                    self._run(
+                        conn,
+                        f"INSERT INTO {staging.sql} SELECT * FROM read_csv(%s, header = true, auto_detect = false,"
+                        f" columns = {columns}, delim = ',', quote = '\"', escape = '\"', nullstr = '',"
+                        " allow_quoted_nulls = false, compression = 'gzip')",
+                        (str(path),),
+                    )[0][0]
+                )
                 if copied - before != part.rows:
                     raise LakeError(f"{part.uri}: holds {copied - before} rows, the manifest says {part.rows}")
         return copied

@@ -15,8 +15,15 @@ from headwater.staging import Manifest
 from headwater.warehouse.base import Warehouse
 
 _PG_TYPES = {
-    "bigint": "integer", "integer": "integer", "smallint": "integer", "boolean": "boolean", "date": "date",
-    "timestamp without time zone": "timestamp", "text": "text", "character varying": "text", "character": "text",
+    "bigint": "integer",
+    "integer": "integer",
+    "smallint": "integer",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp without time zone": "timestamp",
+    "text": "text",
+    "character varying": "text",
+    "character": "text",
 }
 
 
@@ -86,12 +93,14 @@ class PostgresWarehouse(Warehouse):
             for part in manifest.parts:
                 with lake.open_read(part.uri) as raw:
                     reader = _HashingReader(raw)
-                    with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy, \
-                            gzip.GzipFile(fileobj=reader, mode="rb") as unzipped:  # type: ignore[arg-type]
+                    unzipped = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[call-overload]
+                    with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
                         while chunk := unzipped.read(1 << 20):
                             copy.write(chunk)
                     if reader.digest.hexdigest() != part.sha256:
-                        raise LakeError(f"{part.uri}: checksum does not match the manifest; the part changed after staging")
+                        raise LakeError(
+                            f"{part.uri}: checksum does not match the manifest; the part changed after staging"
+                        )
                 if cur.rowcount != part.rows:
                     raise LakeError(f"{part.uri}: holds {cur.rowcount} rows, the manifest says {part.rows}")
                 copied += cur.rowcount

@@ -23,8 +23,14 @@ COPY_MANIFEST_NAME = "_redshift_copy.manifest"
 class RedshiftWarehouse(PostgresWarehouse):
     dialect = "redshift"
 
-    def __init__(self, conninfo: Mapping[str, Any], *, iam_role: str | None = None,
-                 aws_credentials: Mapping[str, str] | None = None, region: str | None = None) -> None:
+    def __init__(
+        self,
+        conninfo: Mapping[str, Any],
+        *,
+        iam_role: str | None = None,
+        aws_credentials: Mapping[str, str] | None = None,
+        region: str | None = None,
+    ) -> None:
         super().__init__({"port": 5439, **conninfo})
         if not iam_role and not aws_credentials:
             raise WarehouseError("redshift: COPY needs an IAM role (extra 'iam_role') or AWS credentials")

@@ -1,0 +1,45 @@
+# headwater: `make demo` runs the main job on embedded defaults; `make test` runs the whole suite.
+# Both bootstrap a pinned uv into .tools/ and the locked environment into .venv/ on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+UV := $(CURDIR)/.tools/bin/uv
+VENV := $(CURDIR)/.venv
+export HEADWATER_HOME ?= $(CURDIR)/.headwater
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: demo test lint bench airflow-ui clean
+
+$(UV):
+	$(PYTHON) -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --quiet
+	touch $@
+
+demo: $(VENV)/.synced  ## load every demo pipeline into the local DuckDB warehouse and show the tables
+	$(VENV)/bin/headwater validate
+	$(VENV)/bin/headwater init
+	$(VENV)/bin/headwater run sample_sheets --logical-date 2026-01-05
+	$(VENV)/bin/headwater run exchange_rates --logical-date 2026-01-05
+	$(VENV)/bin/headwater tables
+
+test: $(VENV)/.synced  ## the whole test suite (services skip with a reason unless HEADWATER_REQUIRE_SERVICES=1)
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check src dags tests bench
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python bench/parse_dags.py
+	$(VENV)/bin/python bench/demo_time.py
+
+airflow-ui: $(VENV)/.synced  ## scheduler + api-server + UI on http://127.0.0.1:8080 over the same config
+	AIRFLOW_HOME=$(HEADWATER_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False $(VENV)/bin/airflow standalone
+
+clean:
+	rm -rf $(HEADWATER_HOME)
