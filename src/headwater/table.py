@@ -135,21 +135,15 @@ def _strip(cell: str | None) -> str | None:
 
 
 def _header(raw: RawTable) -> list[str]:
+    """Column names from row 1; blank cells at its right end are unused columns (data there is caught later)."""
     header = list(raw.rows[0])
-    widest = max(len(r) for r in raw.rows)
-    header += [None] * (widest - len(header))
-    # Blank header cells at the right with no data below are just unused columns.
-    while (
-        header
-        and not _filled(header[-1])
-        and not any(len(r) >= len(header) and _filled(r[len(header) - 1]) for r in raw.rows[1:])
-    ):
+    while header and not _filled(header[-1]):
         header.pop()
     names: list[str] = []
     seen: dict[str, int] = {}
     for col, cell in enumerate(header):
         if not _filled(cell):
-            raise SourceError(f"{raw.where}: row 1, column {column_letter(col)} has a blank header but holds data")
+            raise SourceError(f"{raw.where}: row 1, column {column_letter(col)}: the header is blank")
         name = normalize_header(cell or "")
         try:
             validate_identifier(name, "column")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
@@ -95,8 +96,11 @@ class PostgresWarehouse(Warehouse):
                     reader = _HashingReader(raw)
                     unzipped = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[call-overload]
                     with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                        while chunk := unzipped.read(1 << 20):
-                            copy.write(chunk)
+                        try:
+                            while chunk := unzipped.read(1 << 20):
+                                copy.write(chunk)
+                        except (EOFError, OSError, zlib.error) as exc:
+                            raise LakeError(f"{part.uri}: the part is damaged ({type(exc).__name__})") from None
                     if reader.digest.hexdigest() != part.sha256:
                         raise LakeError(
                             f"{part.uri}: checksum does not match the manifest; the part changed after staging"
