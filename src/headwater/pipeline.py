@@ -11,17 +11,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-
-import gspread
+from typing import TYPE_CHECKING
 
 from headwater.config import LoadedConfig, Pipeline, SheetSource, spreadsheet_key
 from headwater.errors import WarehouseError
 from headwater.lake import Lake, date_slug
-from headwater.sources.sheets import read_spreadsheet_tabs
 from headwater.sources.workbook import read_workbook
 from headwater.staging import Manifest, read_manifest, stage_table
 from headwater.table import RawTable, build_table
 from headwater.warehouse.base import LoadResult, Warehouse
+
+if TYPE_CHECKING:
+    import gspread
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ def read_group(
         path = Path(group.location)
         label = _display(path, display_root)
         return {s.task_stem: read_workbook(path, s.tab, label=label) for s in group.sources}
+    from headwater.sources.sheets import read_spreadsheet_tabs
+
     if sheets_client is None:
         raise ValueError("reading a Google Sheet needs a sheets client")
     client = sheets_client()

@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Any
-
-import gspread
+from typing import TYPE_CHECKING, Any
 
 from headwater.config import Defaults
 from headwater.errors import SourceError, WarehouseError
 from headwater.lake import Lake, LocalLake, S3Lake
 from headwater.settings import LAKE_ENV, default_duckdb_path, default_lake_url
-from headwater.sources.sheets import RetryPolicy, connect
 from headwater.warehouse.base import Warehouse
+
+if TYPE_CHECKING:
+    import gspread
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,8 @@ def sheets_client(conn_id: str) -> gspread.Client:
     The key may sit in the extra as ``keyfile_dict`` (as the Google provider keeps it) or as the
     Connection's password. Extra ``api_base`` points the client at another endpoint (a proxy, a test server).
     """
+    from headwater.sources.sheets import RetryPolicy, connect
+
     conn = get_connection(conn_id)
     if conn is None:
         raise SourceError(
