@@ -33,7 +33,8 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff format --check src dags tests bench
 	$(VENV)/bin/mypy
 
-bench: $(VENV)/.synced
+bench: $(VENV)/.synced  ## benchmarks; results land in docs/benchmarks.md
+	$(UV) sync --frozen --quiet --group bench
 	$(VENV)/bin/python bench/parse_dags.py
 	$(VENV)/bin/python bench/demo_time.py
 

@@ -88,10 +88,29 @@ def init(config: ConfigOption = None) -> None:
 
 
 def _migrate() -> None:
-    from airflow.utils.db import upgradedb
+    """Bring the metadata DB to Airflow's schema once per database and Airflow version.
 
+    A marker in AIRFLOW_HOME records the last success, so later runs skip the alembic check (about 2 s).
+    """
+    import hashlib
+
+    import airflow
+    from airflow.configuration import conf
+    from airflow.utils.db import check_migrations, upgradedb
+
+    url = conf.get("database", "sql_alchemy_conn")
+    digest = hashlib.sha256(f"{airflow.__version__} {url}".encode()).hexdigest()[:16]
+    marker = Path(os.environ["AIRFLOW_HOME"]) / f".headwater-db-{digest}"
+    sqlite_file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+    if marker.exists() and (sqlite_file is None or sqlite_file.exists()):
+        return
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    upgradedb()
+    try:
+        check_migrations(timeout=0)
+    except Exception:  # absent or behind: migrate
+        upgradedb()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
 
 
 @app.command()

@@ -32,8 +32,11 @@ def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
         *(f"{step}__raw__{t}" for step in ("load", "check") for t in ("orders", "customers", "products")),
     }
     extract = dag.get_task("extract_sample_workbook")
-    assert {t.task_id for t in extract.downstream_list} == {"load__raw__orders", "load__raw__customers",
-                                                            "load__raw__products"}
+    assert {t.task_id for t in extract.downstream_list} == {
+        "load__raw__orders",
+        "load__raw__customers",
+        "load__raw__products",
+    }
     assert dag.get_task("load__raw__orders").downstream_task_ids == {"check__raw__orders"}
     assert all(t.retries == 2 for t in dag.tasks)
 
@@ -55,7 +58,7 @@ def refuse(*a, **k): raise AssertionError("looked up at parse time")
 BaseHook.get_connection = refuse
 Variable.get = refuse
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder={str(REPO / 'dags')!r})
+bag = DagBag(dag_folder={str(REPO / "dags")!r})
 assert not bag.import_errors, bag.import_errors
 heavy = sorted(set(sys.modules) & {{"gspread", "duckdb", "psycopg", "boto3", "openpyxl", "pandas"}})
 assert not heavy, heavy

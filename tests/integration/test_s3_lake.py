@@ -25,8 +25,10 @@ def test_parts_and_manifest_round_trip(s3: tuple[Any, str]) -> None:
     lake = S3Lake(client, f"s3://{bucket}/lake")
     manifest = stage(lake, TableName("raw", "t"), ROWS, rows_per_part=10)
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
-    assert keys == [f"lake/raw/t/2026-01-05/run1/{n}" for n in
-                    ("_manifest.json", "part-00000.csv.gz", "part-00001.csv.gz", "part-00002.csv.gz")]
+    assert keys == [
+        f"lake/raw/t/2026-01-05/run1/{n}"
+        for n in ("_manifest.json", "part-00000.csv.gz", "part-00001.csv.gz", "part-00002.csv.gz")
+    ]
     assert manifest.rows == 25 and all(p.uri.startswith(f"s3://{bucket}/lake/") for p in manifest.parts)
 
 
@@ -39,12 +41,15 @@ def test_rerun_clears_stale_objects(s3: tuple[Any, str]) -> None:
     assert len(keys) == 2
 
 
-def test_load_postgres_and_duckdb_from_s3(s3: tuple[Any, str], pg_conninfo: dict[str, Any], pg_schema: str,
-                                          tmp_path: Path) -> None:
+def test_load_postgres_and_duckdb_from_s3(
+    s3: tuple[Any, str], pg_conninfo: dict[str, Any], pg_schema: str, tmp_path: Path
+) -> None:
     client, bucket = s3
     lake = S3Lake(client, f"s3://{bucket}/lake")
-    for warehouse, target in ((PostgresWarehouse(pg_conninfo), TableName(pg_schema, "t")),
-                              (DuckDBWarehouse(tmp_path / "w.duckdb"), TableName("raw", "t"))):
+    for warehouse, target in (
+        (PostgresWarehouse(pg_conninfo), TableName(pg_schema, "t")),
+        (DuckDBWarehouse(tmp_path / "w.duckdb"), TableName("raw", "t")),
+    ):
         manifest = stage(lake, target, ROWS, rows_per_part=7)
         result = warehouse.load(manifest, lake, "replace")
         assert result.table_rows == 25

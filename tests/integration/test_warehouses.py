@@ -37,15 +37,21 @@ def fetch(warehouse: Warehouse, sql: str) -> list[tuple[Any, ...]]:
 
 
 def contents(warehouse: Warehouse, target: TableName) -> list[tuple[Any, ...]]:
-    return [tuple(str(v) if v is not None else None for v in row)
-            for row in fetch(warehouse, f"SELECT id, name, amount FROM {target.sql} ORDER BY id")]
+    return [
+        tuple(str(v) if v is not None else None for v in row)
+        for row in fetch(warehouse, f"SELECT id, name, amount FROM {target.sql} ORDER BY id")
+    ]
 
 
 def test_replace_is_exact_and_repeatable(wh: tuple[Warehouse, TableName], tmp_path: Path) -> None:
     warehouse, target = wh
     lake = LocalLake(tmp_path / "lake")
     warehouse.load(stage(lake, target, ROWS), lake, "replace")
-    assert contents(warehouse, target) == [("1", "alpha", "10.50"), ("2", "베타", None), ("3", 'quote " and\nnewline', "-3.25")]
+    assert contents(warehouse, target) == [
+        ("1", "alpha", "10.50"),
+        ("2", "베타", None),
+        ("3", 'quote " and\nnewline', "-3.25"),
+    ]
     second = stage(lake, target, [["7", "only", "1.00"]], run_id="run2")
     for _ in range(2):
         result = warehouse.load(second, lake, "replace")
@@ -69,8 +75,13 @@ def test_replace_with_a_new_shape_rebuilds(wh: tuple[Warehouse, TableName], tmp_
     warehouse, target = wh
     lake = LocalLake(tmp_path / "lake")
     warehouse.load(stage(lake, target, ROWS), lake, "replace")
-    wide = stage(lake, target, [["1", "x", "2024-01-05"]], columns=(("id", "integer"), ("name", "text"),
-                                                                      ("day", "date")), run_id="run2")
+    wide = stage(
+        lake,
+        target,
+        [["1", "x", "2024-01-05"]],
+        columns=(("id", "integer"), ("name", "text"), ("day", "date")),
+        run_id="run2",
+    )
     assert warehouse.load(wide, lake, "replace").rebuilt
     assert warehouse.columns(target) == ["id", "name", "day"]
 
@@ -95,12 +106,16 @@ def test_upsert_updates_and_inserts(wh: tuple[Warehouse, TableName], tmp_path: P
     warehouse.load(changed, lake, "upsert", keys=["id"])
     warehouse.load(changed, lake, "upsert", keys=["id"])
     assert contents(warehouse, target) == [
-        ("1", "alpha", "10.50"), ("2", "beta v2", "2.00"), ("3", 'quote " and\nnewline', "-3.25"), ("4", "delta", None)
+        ("1", "alpha", "10.50"),
+        ("2", "beta v2", "2.00"),
+        ("3", 'quote " and\nnewline', "-3.25"),
+        ("4", "delta", None),
     ]
 
 
-def test_failure_half_way_through_a_replace_leaves_the_old_rows(wh: tuple[Warehouse, TableName],
-                                                                 tmp_path: Path) -> None:
+def test_failure_half_way_through_a_replace_leaves_the_old_rows(
+    wh: tuple[Warehouse, TableName], tmp_path: Path
+) -> None:
     warehouse, target = wh
     lake = LocalLake(tmp_path / "lake")
     warehouse.load(stage(lake, target, ROWS), lake, "replace")
@@ -115,8 +130,12 @@ def test_failure_half_way_through_a_replace_leaves_the_old_rows(wh: tuple[Wareho
     with pytest.raises(LakeError, match="not found"):
         warehouse.load(big, lake, "replace")
     assert contents(warehouse, target) == before
-    assert [t for (t,) in fetch(warehouse, "SELECT table_name FROM information_schema.tables WHERE table_name "
-                                "LIKE '_hw_stage_%'")] == []
+    assert [
+        t
+        for (t,) in fetch(
+            warehouse, "SELECT table_name FROM information_schema.tables WHERE table_name LIKE '_hw_stage_%'"
+        )
+    ] == []
 
 
 def test_tampered_part_error_does_not_echo_cell_values(wh: tuple[Warehouse, TableName], tmp_path: Path) -> None:
@@ -138,23 +157,39 @@ def test_append_refuses_a_different_shape_or_narrower_type(wh: tuple[Warehouse, 
     warehouse, target = wh
     lake = LocalLake(tmp_path / "lake")
     warehouse.load(stage(lake, target, ROWS), lake, "append", batch="d1")
-    extra = stage(lake, target, [["1", "x", "1"]], columns=(("id", "integer"), ("name", "text"), ("qty", "integer")),
-                  run_id="run2")
+    extra = stage(
+        lake,
+        target,
+        [["1", "x", "1"]],
+        columns=(("id", "integer"), ("name", "text"), ("qty", "integer")),
+        run_id="run2",
+    )
     with pytest.raises(WarehouseError, match="source has columns the table lacks: qty"):
         warehouse.load(extra, lake, "append", batch="d2")
-    finer = stage(lake, target, [["1", "x", "1.125"]], columns=(("id", "integer"), ("name", "text"),
-                                                                  ("amount", "numeric(38,3)")), run_id="run3")
+    finer = stage(
+        lake,
+        target,
+        [["1", "x", "1.125"]],
+        columns=(("id", "integer"), ("name", "text"), ("amount", "numeric(38,3)")),
+        run_id="run3",
+    )
     with pytest.raises(WarehouseError, match="column 'amount' is numeric\\(38,3\\) in the source"):
         warehouse.load(finer, lake, "append", batch="d2")
-    whole = stage(lake, target, [["9", "x", "5"]], columns=(("id", "integer"), ("name", "text"),
-                                                              ("amount", "integer")), run_id="run4")
+    whole = stage(
+        lake,
+        target,
+        [["9", "x", "5"]],
+        columns=(("id", "integer"), ("name", "text"), ("amount", "integer")),
+        run_id="run4",
+    )
     warehouse.load(whole, lake, "append", batch="d2")  # integers fit a numeric column
     assert warehouse.row_count(target) == 4
 
 
 def test_unreachable_postgres_is_a_clear_error(tmp_path: Path) -> None:
-    warehouse = PostgresWarehouse({"host": "127.0.0.1", "port": free_port(), "dbname": "x", "user": "u",
-                                   "password": "hunter2-secret"})
+    warehouse = PostgresWarehouse(
+        {"host": "127.0.0.1", "port": free_port(), "dbname": "x", "user": "u", "password": "hunter2-secret"}
+    )
     lake = LocalLake(tmp_path / "lake")
     manifest = stage(lake, TableName("raw", "t"), ROWS)
     with pytest.raises(WarehouseError, match="cannot connect to the postgres 127.0.0.1") as err:

@@ -24,7 +24,9 @@ def test_shipped_config_is_valid() -> None:
 
 
 def test_error_names_file_entry_and_key(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 pipelines:
   p1:
     sheets:
@@ -35,7 +37,8 @@ pipelines:
         tab: T
         table: raw.t2
         load: merge
-""")
+""",
+    )
     with pytest.raises(ConfigError) as err:
         load_config(path)
     message = str(err.value)
@@ -71,8 +74,11 @@ def test_duplicate_yaml_key_is_an_error(tmp_path: Path) -> None:
 
 
 def test_same_table_twice_in_a_pipeline(tmp_path: Path) -> None:
-    path = write(tmp_path, "pipelines:\n  p:\n    sheets:\n      - {workbook: a.csv, table: raw.t}\n"
-                           "      - {workbook: b.csv, table: raw.t}\n")
+    path = write(
+        tmp_path,
+        "pipelines:\n  p:\n    sheets:\n      - {workbook: a.csv, table: raw.t}\n"
+        "      - {workbook: b.csv, table: raw.t}\n",
+    )
     with pytest.raises(ConfigError, match="loaded twice"):
         load_config(path)
 

@@ -21,14 +21,17 @@ WHEN = datetime(2026, 1, 5)
 
 def table(n: int) -> TypedTable:
     rows: list[list[str | None]] = [[str(i), f'say "hi"\n{i}', None if i % 2 else ""] for i in range(n)]
-    return TypedTable([Column("id", ColumnType("integer")), Column("note", ColumnType("text")),
-                       Column("empty", ColumnType("text"))], rows)
+    return TypedTable(
+        [Column("id", ColumnType("integer")), Column("note", ColumnType("text")), Column("empty", ColumnType("text"))],
+        rows,
+    )
 
 
 def test_parts_rotate_and_manifest_lists_them(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
-    uri = stage_table(lake, table(25), target=TARGET, source="test", logical_date=WHEN, run_id="manual__1",
-                      rows_per_part=10)
+    uri = stage_table(
+        lake, table(25), target=TARGET, source="test", logical_date=WHEN, run_id="manual__1", rows_per_part=10
+    )
     manifest = read_manifest(lake, uri)
     assert uri.endswith("/raw/t/2026-01-05/manual__1/_manifest.json")
     assert [p.rows for p in manifest.parts] == [10, 10, 5] and manifest.rows == 25

@@ -13,16 +13,21 @@ def raw(*rows: list[str | None]) -> RawTable:
 
 def test_types_cleaning_and_korean_headers() -> None:
     table = build_table(
-        raw(["Order ID", "Amount", "Rate", "고객명", " Paid? "],
+        raw(
+            ["Order ID", "Amount", "Rate", "고객명", " Paid? "],
             ["1", "$1,234.50", "12.5%", "김철수", "TRUE"],
             ["2", "(₩3,000)", "5%", None, "FALSE"],
             [None, None, None, None, None],  # blank rows are skipped
-            ["3", None, "", "박", "true"]),
+            ["3", None, "", "박", "true"],
+        ),
         TableRules(currency=["amount"], percent=["rate"]),
     )
     assert [(c.name, str(c.type)) for c in table.columns] == [
-        ("order_id", "integer"), ("amount", "numeric(38,2)"), ("rate", "numeric(38,3)"),
-        ("고객명", "text"), ("paid", "boolean"),
+        ("order_id", "integer"),
+        ("amount", "numeric(38,2)"),
+        ("rate", "numeric(38,3)"),
+        ("고객명", "text"),
+        ("paid", "boolean"),
     ]
     assert table.rows[1] == ["2", "-3000", "0.05", None, "false"]
     assert table.source_row_numbers == [2, 3, 5]
@@ -51,7 +56,9 @@ def test_header_only_tab() -> None:
 
 
 def test_duplicate_headers_name_both_columns() -> None:
-    assert "duplicate header 'amount' in columns B and D" in problem(["id", "Amount", "x", "amount "], ["1", "2", "3", "4"])
+    assert "duplicate header 'amount' in columns B and D" in problem(
+        ["id", "Amount", "x", "amount "], ["1", "2", "3", "4"]
+    )
 
 
 def test_blank_header_over_data() -> None:
@@ -72,7 +79,9 @@ def test_ragged_row_names_row_and_column() -> None:
 
 def test_value_not_fitting_declared_type_names_row_and_column_but_not_value() -> None:
     message = problem(
-        ["id", "price"], ["1", "10.00"], ["2", "secret-looking-value"],
+        ["id", "price"],
+        ["1", "10.00"],
+        ["2", "secret-looking-value"],
         rules=TableRules(types={"price": ColumnType.parse("numeric(10,2)")}),
     )
     assert "row 3, column 'price' (B): value does not fit type numeric(10,2)" in message

@@ -38,7 +38,7 @@ def test_percent_formatted_cells_are_fractions_and_leading_zeros_stay() -> None:
 
 def test_csv_workbook(tmp_path: Path) -> None:
     path = tmp_path / "rates.csv"
-    path.write_text("\ufeffDay,Rate\n2026-01-01,\"1,380.5\"\n2026-01-02,\n", encoding="utf-8")
+    path.write_text('\ufeffDay,Rate\n2026-01-01,"1,380.5"\n2026-01-02,\n', encoding="utf-8")
     raw = read_workbook(path, None)
     assert raw.tab == "rates" and raw.rows == [["Day", "Rate"], ["2026-01-01", "1,380.5"], ["2026-01-02", None]]
 
