@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import REPO, table, write_section  # noqa: E402
+from _report import REPO, table, write_section
 
 STEPS = [
     ("headwater init (SQLite metadata DB)", [".venv/bin/headwater", "init"]),

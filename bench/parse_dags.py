@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import REPO, median, table, write_section  # noqa: E402
+from _report import REPO, median, table, write_section
 
 N = 200
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))

@@ -106,7 +106,7 @@ def _migrate() -> None:
         return
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
-        check_migrations(timeout=0)
+        check_migrations(timeout=0)  # type: ignore[no-untyped-call]
     except Exception:  # absent or behind: migrate
         upgradedb()
     marker.parent.mkdir(parents=True, exist_ok=True)
