@@ -58,3 +58,59 @@ def test_append_pipeline_is_idempotent_per_logical_date(
         assert run_dag("exchange_rates", datetime(2026, 1, day, tzinfo=UTC), monkeypatch).state == "success"
     assert warehouse.row_count(target) == 84
     assert warehouse.row_count(target, batch="2026-01-05") == 42
+
+
+def test_google_sheet_to_s3_to_postgres_through_connections(
+    airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sheets: Any,
+    service_account_info: dict[str, Any], s3: tuple[Any, str], moto_endpoint: str,
+    pg_conninfo: dict[str, Any], pg_schema: str,
+) -> None:
+    """The production shape: Sheets API -> S3 over HTTP -> PostgreSQL, everything from Airflow Connections."""
+    import json
+
+    from headwater.warehouse.postgres import PostgresWarehouse
+
+    client, bucket = s3
+    key = "1SheetsE2EKey00"
+    sheets.add_spreadsheet(key, {
+        "Budget": [["Campaign ID", "Spend", "CTR"], ["1", "$1,200.00", "1.5%"], ["2", "$80.5", "0.25%"]],
+        "Targets": [["Campaign ID", "Target"], ["1", "1000"], ["2", "50"]],
+    })
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(f"""
+pipelines:
+  marketing:
+    retries: 0
+    sheets:
+      - {{spreadsheet: "https://docs.google.com/spreadsheets/d/{key}/edit", tab: Budget,
+          table: {pg_schema}.budget, load: upsert, keys: [campaign_id], clean: {{currency: [spend], percent: [ctr]}}}}
+      - {{spreadsheet: {key}, tab: Targets, table: {pg_schema}.targets}}
+""")
+    extra = {"keyfile_dict": service_account_info, "api_base": sheets.url, "retry_first_wait": 0.01}
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_SHEETS_DEFAULT", json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}}))
+    monkeypatch.setenv("AIRFLOW_CONN_HEADWATER_WAREHOUSE", json.dumps({
+        "conn_type": "postgres", "host": pg_conninfo["host"], "port": pg_conninfo["port"],
+        "schema": pg_conninfo["dbname"], "login": pg_conninfo["user"]}))
+    monkeypatch.setenv("HEADWATER_LAKE_URL", f"s3://{bucket}/lake")
+
+    run = run_dag("marketing", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
+    assert run.state == "success"
+    warehouse = PostgresWarehouse(pg_conninfo)
+    with warehouse.session() as conn:
+        budget = warehouse._run(conn, f'SELECT campaign_id, spend, ctr FROM "{pg_schema}".budget ORDER BY 1')
+    assert budget == [(1, Decimal("1200.00"), Decimal("0.0150")), (2, Decimal("80.50"), Decimal("0.0025"))]
+    assert warehouse.row_count(TableName(pg_schema, "targets")) == 2
+    batch_gets = [r for r in sheets.requests if r[1].endswith("values:batchGet")]
+    assert len(batch_gets) == 1  # both tabs in one request
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.startswith(f"lake/{pg_schema}/budget/2026-01-05/") and k.endswith("_manifest.json") for k in keys)
+
+    # The sheet stops being shared: the next run fails and the published tables keep their rows.
+    sheets.deny(key)
+    run = run_dag("marketing", datetime(2026, 1, 6, tzinfo=UTC), monkeypatch, config)
+    assert run.state == "failed"
+    with warehouse.session() as conn:
+        assert warehouse._run(conn, f'SELECT campaign_id, spend, ctr FROM "{pg_schema}".budget ORDER BY 1') == budget
