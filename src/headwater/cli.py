@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -47,6 +48,7 @@ def _prepare_env(config: Path | None, verbose: bool = False) -> None:
         os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
     if not verbose:
         os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+        warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")  # dag.test's in-process API
 
 
 def _fail(exc: Exception) -> None:

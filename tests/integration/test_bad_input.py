@@ -27,8 +27,16 @@ KEY = "1BadInputSheetKey"
 GOOD = [["ID", "Amount", "Day"], ["1", "10.50", "2026-01-01"], ["2", "3", "2026-01-02"]]
 
 
-def flow(sheets: Any, info: dict[str, Any], lake: LocalLake, warehouse: PostgresWarehouse, target: TableName,
-         tab: str = "Sales", run_id: str = "run", key: str = KEY) -> None:
+def flow(
+    sheets: Any,
+    info: dict[str, Any],
+    lake: LocalLake,
+    warehouse: PostgresWarehouse,
+    target: TableName,
+    tab: str = "Sales",
+    run_id: str = "run",
+    key: str = KEY,
+) -> None:
     source = SheetSource(spreadsheet=key, tab=tab, table=str(target), columns={"amount": "numeric(10,2)"})
     group = SourceGroup("spreadsheet", key, (source,), "extract_x")
     client = connect(info, api_base=sheets.url, retry=RetryPolicy(attempts=2, first_wait=0.01, max_wait=0.01))
@@ -38,8 +46,9 @@ def flow(sheets: Any, info: dict[str, Any], lake: LocalLake, warehouse: Postgres
 
 
 @pytest.fixture
-def published(sheets: Any, service_account_info: dict[str, Any], pg_conninfo: dict[str, Any], pg_schema: str,
-              tmp_path: Path) -> dict[str, Any]:
+def published(
+    sheets: Any, service_account_info: dict[str, Any], pg_conninfo: dict[str, Any], pg_schema: str, tmp_path: Path
+) -> dict[str, Any]:
     lake = LocalLake(tmp_path / "lake")
     warehouse = PostgresWarehouse(pg_conninfo)
     target = TableName(pg_schema, "sales")
@@ -56,19 +65,26 @@ def rows(warehouse: PostgresWarehouse, target: TableName) -> list[tuple[Any, ...
 CASES = {
     "empty tab": ([], "tab 'Sales': the tab is empty"),
     "header-only tab": ([["ID", "Amount", "Day"]], "tab 'Sales': the tab has a header but no data rows"),
-    "duplicate header": ([["ID", "Amount", "amount"], ["1", "2", "3"]],
-                         "row 1: duplicate header 'amount' in columns B and C"),
+    "duplicate header": (
+        [["ID", "Amount", "amount"], ["1", "2", "3"]],
+        "row 1: duplicate header 'amount' in columns B and C",
+    ),
     "blank header": ([["ID", "", "Day"], ["1", "2", "2026-01-01"]], "row 1, column B: the header is blank"),
-    "ragged row": ([["ID", "Amount"], ["1", "2"], ["2", "3", "extra"]],
-                   "row 3, column C: holds a value but the column has no header"),
-    "value not fitting its type": ([["ID", "Amount"], ["1", "2"], ["2", "twelve"]],
-                                   "row 3, column 'amount' (B): value does not fit type numeric(10,2)"),
+    "ragged row": (
+        [["ID", "Amount"], ["1", "2"], ["2", "3", "extra"]],
+        "row 3, column C: holds a value but the column has no header",
+    ),
+    "value not fitting its type": (
+        [["ID", "Amount"], ["1", "2"], ["2", "twelve"]],
+        "row 3, column 'amount' (B): value does not fit type numeric(10,2)",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_tab_contents(case: str, published: dict[str, Any], sheets: Any,
-                          service_account_info: dict[str, Any]) -> None:
+def test_bad_tab_contents(
+    case: str, published: dict[str, Any], sheets: Any, service_account_info: dict[str, Any]
+) -> None:
     values, expected = CASES[case]
     before = rows(published["warehouse"], published["target"])
     sheets.add_spreadsheet(KEY, {"Sales": values})
@@ -84,8 +100,9 @@ def test_bad_tab_contents(case: str, published: dict[str, Any], sheets: Any,
     ("case", "expected"),
     [("missing tab", "no tab named 'Gone'"), ("not shared", "access denied (403)"), ("missing", "not found (404)")],
 )
-def test_unreadable_sources(case: str, expected: str, published: dict[str, Any], sheets: Any,
-                            service_account_info: dict[str, Any]) -> None:
+def test_unreadable_sources(
+    case: str, expected: str, published: dict[str, Any], sheets: Any, service_account_info: dict[str, Any]
+) -> None:
     before = rows(published["warehouse"], published["target"])
     tab, key = "Sales", KEY
     if case == "missing tab":
@@ -95,13 +112,21 @@ def test_unreadable_sources(case: str, expected: str, published: dict[str, Any],
     else:
         key = "1NoSuchSpreadsheet"
     with pytest.raises(HeadwaterError, match=expected.replace("(", "\\(").replace(")", "\\)")):
-        flow(sheets, service_account_info, published["lake"], published["warehouse"], published["target"],
-             tab=tab, key=key)
+        flow(
+            sheets,
+            service_account_info,
+            published["lake"],
+            published["warehouse"],
+            published["target"],
+            tab=tab,
+            key=key,
+        )
     assert rows(published["warehouse"], published["target"]) == before
 
 
-def test_unreachable_warehouse(published: dict[str, Any], sheets: Any, service_account_info: dict[str, Any],
-                               pg_conninfo: dict[str, Any]) -> None:
+def test_unreachable_warehouse(
+    published: dict[str, Any], sheets: Any, service_account_info: dict[str, Any], pg_conninfo: dict[str, Any]
+) -> None:
     before = rows(published["warehouse"], published["target"])
     sheets.add_spreadsheet(KEY, {"Sales": [*GOOD, ["3", "1", "2026-01-03"]]})
     down = PostgresWarehouse({**pg_conninfo, "port": free_port()})

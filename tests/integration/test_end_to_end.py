@@ -61,9 +61,16 @@ def test_append_pipeline_is_idempotent_per_logical_date(
 
 
 def test_google_sheet_to_s3_to_postgres_through_connections(
-    airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sheets: Any,
-    service_account_info: dict[str, Any], s3: tuple[Any, str], moto_endpoint: str,
-    pg_conninfo: dict[str, Any], pg_schema: str,
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sheets: Any,
+    service_account_info: dict[str, Any],
+    s3: tuple[Any, str],
+    moto_endpoint: str,
+    pg_conninfo: dict[str, Any],
+    pg_schema: str,
 ) -> None:
     """The production shape: Sheets API -> S3 over HTTP -> PostgreSQL, everything from Airflow Connections."""
     import json
@@ -72,10 +79,13 @@ def test_google_sheet_to_s3_to_postgres_through_connections(
 
     client, bucket = s3
     key = "1SheetsE2EKey00"
-    sheets.add_spreadsheet(key, {
-        "Budget": [["Campaign ID", "Spend", "CTR"], ["1", "$1,200.00", "1.5%"], ["2", "$80.5", "0.25%"]],
-        "Targets": [["Campaign ID", "Target"], ["1", "1000"], ["2", "50"]],
-    })
+    sheets.add_spreadsheet(
+        key,
+        {
+            "Budget": [["Campaign ID", "Spend", "CTR"], ["1", "$1,200.00", "1.5%"], ["2", "$80.5", "0.25%"]],
+            "Targets": [["Campaign ID", "Target"], ["1", "1000"], ["2", "50"]],
+        },
+    )
     config = tmp_path / "pipelines.yaml"
     config.write_text(f"""
 pipelines:
@@ -88,12 +98,29 @@ pipelines:
 """)
     extra = {"keyfile_dict": service_account_info, "api_base": sheets.url, "retry_first_wait": 0.01}
     monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_SHEETS_DEFAULT", json.dumps({"conn_type": "generic", "extra": extra}))
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
-        "conn_type": "aws", "login": "testing", "password": "testing",
-        "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}}))
-    monkeypatch.setenv("AIRFLOW_CONN_HEADWATER_WAREHOUSE", json.dumps({
-        "conn_type": "postgres", "host": pg_conninfo["host"], "port": pg_conninfo["port"],
-        "schema": pg_conninfo["dbname"], "login": pg_conninfo["user"]}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": moto_endpoint, "region_name": "us-east-1"},
+            }
+        ),
+    )
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_HEADWATER_WAREHOUSE",
+        json.dumps(
+            {
+                "conn_type": "postgres",
+                "host": pg_conninfo["host"],
+                "port": pg_conninfo["port"],
+                "schema": pg_conninfo["dbname"],
+                "login": pg_conninfo["user"],
+            }
+        ),
+    )
     monkeypatch.setenv("HEADWATER_LAKE_URL", f"s3://{bucket}/lake")
 
     run = run_dag("marketing", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)

@@ -26,17 +26,21 @@ def api_requests(sheets: Any, fragment: str = "") -> list[tuple[str, str, dict[s
 
 
 def test_reads_many_tabs_with_two_requests(sheets: Any, client: Any) -> None:
-    sheets.add_spreadsheet(KEY, {
-        "Orders": [["Order ID", "Amount"], ["1", "$1,234.50"], ["2", "$3"]],
-        "It's Korean": [["고객명", "도시"], ["김민준", "서울"]],
-        "Unused": [["x"], ["y"]],
-    })
+    sheets.add_spreadsheet(
+        KEY,
+        {
+            "Orders": [["Order ID", "Amount"], ["1", "$1,234.50"], ["2", "$3"]],
+            "It's Korean": [["고객명", "도시"], ["김민준", "서울"]],
+            "Unused": [["x"], ["y"]],
+        },
+    )
     tables = read_spreadsheet_tabs(client, KEY, ["Orders", "It's Korean"])
     assert tables["Orders"].rows == [["Order ID", "Amount"], ["1", "$1,234.50"], ["2", "$3"]]
     assert tables["It's Korean"].rows[1] == ["김민준", "서울"]
     assert tables["Orders"].where == f"spreadsheet {KEY}, tab 'Orders'"
     assert [(m, p) for m, p, _ in sheets.requests] == [
-        ("GET", f"/v4/spreadsheets/{KEY}"), ("GET", f"/v4/spreadsheets/{KEY}/values:batchGet")
+        ("GET", f"/v4/spreadsheets/{KEY}"),
+        ("GET", f"/v4/spreadsheets/{KEY}/values:batchGet"),
     ]
     query = sheets.requests[1][2]
     assert query["ranges"] == ["'Orders'", "'It''s Korean'"]
@@ -70,8 +74,9 @@ def test_not_shared_names_the_service_account(sheets: Any, client: Any, service_
     sheets.deny(KEY)
     with pytest.raises(SourceError) as err:
         read_spreadsheet_tabs(client, KEY, ["T"])
-    assert str(err.value) == (f"spreadsheet {KEY}: access denied (403); share the spreadsheet with "
-                              f"{service_account_info['client_email']}")
+    assert str(err.value) == (
+        f"spreadsheet {KEY}: access denied (403); share the spreadsheet with {service_account_info['client_email']}"
+    )
 
 
 def test_missing_spreadsheet_and_tab(sheets: Any, client: Any) -> None:
@@ -91,8 +96,9 @@ def test_unreachable_token_endpoint(service_account_info: dict[str, Any], sheets
         read_spreadsheet_tabs(client, KEY, ["T"])
 
 
-def test_the_key_and_cells_never_reach_the_logs(sheets: Any, client: Any, service_account_info: dict[str, Any],
-                                                caplog: pytest.LogCaptureFixture) -> None:
+def test_the_key_and_cells_never_reach_the_logs(
+    sheets: Any, client: Any, service_account_info: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
     sheets.add_spreadsheet(KEY, {"T": [["a"], ["cell-secret-value"]]})
     sheets.fail_next(429, times=1, path_contains="values:batchGet")
     with caplog.at_level(logging.DEBUG):
