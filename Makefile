@@ -39,8 +39,8 @@ bench: $(VENV)/.synced  ## benchmarks; results land in docs/benchmarks.md
 	$(VENV)/bin/python bench/demo_time.py
 
 airflow-ui: $(VENV)/.synced  ## scheduler + api-server + UI on http://127.0.0.1:8080 over the same config
-	AIRFLOW_HOME=$(HEADWATER_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
-	AIRFLOW__CORE__LOAD_EXAMPLES=False $(VENV)/bin/airflow standalone
+	PATH=$(VENV)/bin:$$PATH AIRFLOW_HOME=$(HEADWATER_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False airflow standalone
 
 clean:
 	rm -rf $(HEADWATER_HOME)

@@ -35,6 +35,7 @@ class SourceGroup:
     location: str  # spreadsheet key, or absolute workbook path
     sources: tuple[SheetSource, ...]
     task_id: str
+    conn_id: str | None = None  # the sources' own sheets_conn_id, if they name one
 
     @property
     def label(self) -> str:
@@ -43,23 +44,23 @@ class SourceGroup:
 
 def group_sources(loaded: LoadedConfig, pipeline: Pipeline) -> list[SourceGroup]:
     """Group a pipeline's sources by spreadsheet or workbook, keeping config order."""
-    groups: dict[tuple[str, str], list[SheetSource]] = {}
+    groups: dict[tuple[str, str, str | None], list[SheetSource]] = {}
     for source in pipeline.sheets:
         if source.spreadsheet is not None:
-            key = ("spreadsheet", spreadsheet_key(source.spreadsheet))
+            key = ("spreadsheet", spreadsheet_key(source.spreadsheet), source.sheets_conn_id)
         else:
-            key = ("workbook", str(loaded.workbook_path(source)))
+            key = ("workbook", str(loaded.workbook_path(source)), None)
         groups.setdefault(key, []).append(source)
     result: list[SourceGroup] = []
     used: set[str] = set()
-    for (kind, location), items in groups.items():
+    for (kind, location, conn_id), items in groups.items():
         name = Path(location).stem if kind == "workbook" else "sheet_" + location[:12]
         task_id = "extract_" + (re.sub(r"[^A-Za-z0-9_]+", "_", name).strip("_").lower() or "source")
         base, n = task_id, 2
         while task_id in used:
             task_id, n = f"{base}_{n}", n + 1
         used.add(task_id)
-        result.append(SourceGroup(kind, location, tuple(items), task_id))
+        result.append(SourceGroup(kind, location, tuple(items), task_id, conn_id))
     return result
 
 

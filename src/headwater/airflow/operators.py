@@ -59,8 +59,8 @@ class SheetsToLakeOperator(_HeadwaterOperator):
         from headwater.pipeline import read_group, stage_group
 
         group = self.group
-        conn_ids = {s.sheets_conn_id or self.defaults.sheets_conn_id for s in group.sources}
-        raws = read_group(group, sheets_client=lambda: sheets_client(sorted(conn_ids)[0]))
+        conn_id = group.conn_id or self.defaults.sheets_conn_id
+        raws = read_group(group, sheets_client=lambda: sheets_client(conn_id))
         manifests = stage_group(
             group, raws, self._lake(), logical_date=logical_date_of(context), run_id=context["run_id"]
         )
