@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-KINDS = ("integer", "numeric", "boolean", "date", "timestamp", "text")
+KINDS = ("integer", "numeric", "double", "boolean", "date", "timestamp", "timestamptz", "text")
 MAX_PRECISION = 38
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -50,6 +50,7 @@ class ColumnType:
             "string": "text",
             "varchar": "text",
             "datetime": "timestamp",
+            "float": "double",
         }
         kind = aliases.get(match.group(1), match.group(1)) if match else ""
         if kind not in KINDS:
@@ -81,6 +82,11 @@ def cast(value: str, ctype: ColumnType) -> str:
         return str(_to_int(value))
     if kind == "numeric":
         return _fixed(_to_decimal(value), ctype)
+    if kind == "double":
+        try:
+            return repr(float(value))
+        except ValueError:
+            raise CastError("is not a number") from None
     if kind == "boolean":
         low = value.lower()
         if low in _TRUE:
@@ -92,6 +98,8 @@ def cast(value: str, ctype: ColumnType) -> str:
         return _to_date(value).isoformat()
     if kind == "timestamp":
         return _to_timestamp(value).isoformat(sep=" ")
+    if kind == "timestamptz":
+        return _to_timestamp(value).isoformat(sep=" ") + "+00:00"
     raise CastError(f"unknown type {kind}")
 
 

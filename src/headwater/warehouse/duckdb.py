@@ -80,10 +80,12 @@ class DuckDBWarehouse(Warehouse):
     def type_sql(self, ctype: ColumnType) -> str:
         return {
             "integer": "BIGINT",
-            "numeric": f"DECIMAL({ctype.precision},{ctype.scale or 0})",
+            "numeric": f"DECIMAL({ctype.precision},{10 if ctype.scale is None else ctype.scale})",
             "boolean": "BOOLEAN",
             "date": "DATE",
             "timestamp": "TIMESTAMP",
+            "timestamptz": "TIMESTAMPTZ",
+            "double": "DOUBLE",
             "text": "VARCHAR",
         }[ctype.kind]
 
@@ -99,6 +101,8 @@ class DuckDBWarehouse(Warehouse):
             "BOOLEAN": ColumnType("boolean"),
             "DATE": ColumnType("date"),
             "TIMESTAMP": ColumnType("timestamp"),
+            "TIMESTAMP WITH TIME ZONE": ColumnType("timestamptz"),
+            "DOUBLE": ColumnType("double"),
             "VARCHAR": ColumnType("text"),
         }.get(upper)
 

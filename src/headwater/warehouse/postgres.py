@@ -22,6 +22,8 @@ _PG_TYPES = {
     "boolean": "boolean",
     "date": "date",
     "timestamp without time zone": "timestamp",
+    "timestamp with time zone": "timestamptz",
+    "double precision": "double",
     "text": "text",
     "character varying": "text",
     "character": "text",
@@ -74,16 +76,18 @@ class PostgresWarehouse(Warehouse):
     def type_sql(self, ctype: ColumnType) -> str:
         return {
             "integer": "BIGINT",
-            "numeric": f"NUMERIC({ctype.precision},{ctype.scale or 0})",
+            "numeric": "NUMERIC" if ctype.scale is None else f"NUMERIC({ctype.precision},{ctype.scale})",
             "boolean": "BOOLEAN",
             "date": "DATE",
             "timestamp": "TIMESTAMP",
+            "timestamptz": "TIMESTAMPTZ",
+            "double": "DOUBLE PRECISION",
             "text": "TEXT",
         }[ctype.kind]
 
     def _column_type(self, data_type: str, precision: Any, scale: Any) -> ColumnType | None:
         if data_type == "numeric":
-            return ColumnType("numeric", int(precision or 38), int(scale or 0)) if precision else None
+            return ColumnType("numeric", int(precision), int(scale or 0)) if precision else ColumnType("numeric")
         kind = _PG_TYPES.get(data_type)
         return ColumnType(kind) if kind else None
 

@@ -41,6 +41,8 @@ class RedshiftWarehouse(PostgresWarehouse):
     def type_sql(self, ctype: ColumnType) -> str:
         if ctype.kind == "text":
             return "VARCHAR(65535)"
+        if ctype.kind == "numeric" and ctype.scale is None:
+            return "NUMERIC(38,10)"
         return super().type_sql(ctype)
 
     def copy_manifest(self, manifest: Manifest) -> str:
