@@ -16,7 +16,7 @@ from typing import Any
 
 from headwater.coltypes import ColumnType
 from headwater.errors import LakeError, WarehouseError
-from headwater.identifiers import TableName
+from headwater.identifiers import TableName, quote
 from headwater.lake import Lake, sha256_file
 from headwater.staging import Manifest
 from headwater.warehouse.base import Warehouse
@@ -116,15 +116,17 @@ class DuckDBWarehouse(Warehouse):
                 if sha256_file(path) != part.sha256:
                     raise LakeError(f"{part.uri}: checksum does not match the manifest; the part changed after staging")
                 before = copied
-                copied += int(
-                    self._run(
-                        conn,
-                        f"INSERT INTO {staging.sql} SELECT * FROM read_csv(%s, header = true, auto_detect = false,"
-                        f" columns = {columns}, delim = ',', quote = '\"', escape = '\"', nullstr = '',"
-                        " allow_quoted_nulls = false, compression = 'gzip')",
-                        (str(path),),
-                    )[0][0]
-                )
+                if manifest.format == "parquet":
+                    names = ", ".join(quote(c.name) for c in manifest.typed_columns)
+                    reader = f"SELECT {names} FROM read_parquet(%s)"
+                else:
+                    compression = {"csv.gz": "gzip", "csv.zst": "zstd", "csv": "none"}[manifest.format]
+                    reader = (
+                        f"SELECT * FROM read_csv(%s, header = true, auto_detect = false, columns = {columns},"
+                        " delim = ',', quote = '\"', escape = '\"', nullstr = '', allow_quoted_nulls = false,"
+                        f" compression = '{compression}')"
+                    )
+                copied += int(self._run(conn, f"INSERT INTO {staging.sql} {reader}", (str(path),))[0][0])
                 if copied - before != part.rows:
                     raise LakeError(f"{part.uri}: holds {copied - before} rows, the manifest says {part.rows}")
         return copied

@@ -45,6 +45,19 @@ class _HashingReader:
         return data
 
 
+def _decompressed(reader: _HashingReader, fmt: str, uri: str) -> Any:
+    """A readable stream of the part's CSV bytes."""
+    if fmt == "csv.gz":
+        return gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[call-overload]
+    if fmt == "csv.zst":
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(reader)  # type: ignore[arg-type]
+    if fmt == "csv":
+        return reader
+    raise LakeError(f"{uri}: PostgreSQL loads CSV parts (csv, csv.gz, csv.zst), not {fmt}")
+
+
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
 
@@ -98,12 +111,12 @@ class PostgresWarehouse(Warehouse):
             for part in manifest.parts:
                 with lake.open_read(part.uri) as raw:
                     reader = _HashingReader(raw)
-                    unzipped = gzip.GzipFile(fileobj=reader, mode="rb")  # type: ignore[call-overload]
+                    unzipped = _decompressed(reader, manifest.format, part.uri)
                     with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
                         try:
                             while chunk := unzipped.read(1 << 20):
                                 copy.write(chunk)
-                        except (EOFError, OSError, zlib.error) as exc:
+                        except (EOFError, OSError, zlib.error, ValueError) as exc:
                             raise LakeError(f"{part.uri}: the part is damaged ({type(exc).__name__})") from None
                     if reader.digest.hexdigest() != part.sha256:
                         raise LakeError(

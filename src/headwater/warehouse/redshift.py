@@ -18,6 +18,13 @@ from headwater.staging import Manifest
 from headwater.warehouse.postgres import PostgresWarehouse
 
 COPY_MANIFEST_NAME = "_redshift_copy.manifest"
+_CSV_OPTIONS = "IGNOREHEADER 1 EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto'"
+_COPY_FORMATS = {
+    "csv.gz": f"FORMAT AS CSV GZIP {_CSV_OPTIONS}",
+    "csv.zst": f"FORMAT AS CSV ZSTD {_CSV_OPTIONS}",
+    "csv": f"FORMAT AS CSV {_CSV_OPTIONS}",
+    "parquet": "FORMAT AS PARQUET",
+}
 
 
 class RedshiftWarehouse(PostgresWarehouse):
@@ -50,7 +57,7 @@ class RedshiftWarehouse(PostgresWarehouse):
         entries = [{"url": p.uri, "mandatory": True, "meta": {"content_length": p.bytes}} for p in manifest.parts]
         return json.dumps({"entries": entries})
 
-    def copy_sql(self, staging: TableName, columns: list[str], manifest_uri: str) -> Any:
+    def copy_sql(self, staging: TableName, columns: list[str], manifest_uri: str, fmt: str = "csv.gz") -> Any:
         """The COPY statement, composed with psycopg's literal quoting (COPY takes no bind parameters)."""
         from psycopg import sql
 
@@ -65,14 +72,14 @@ class RedshiftWarehouse(PostgresWarehouse):
                 auth = sql.SQL("{} SESSION_TOKEN {}").format(auth, sql.Literal(creds["token"]))
         region = sql.SQL(" REGION {}").format(sql.Literal(self.region)) if self.region else sql.SQL("")
         return sql.SQL(
-            "COPY {table} ({columns}) FROM {manifest} {auth}{region} MANIFEST FORMAT AS CSV GZIP IGNOREHEADER 1"
-            " EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"
+            "COPY {table} ({columns}) FROM {manifest} {auth}{region} MANIFEST {format} COMPUPDATE OFF STATUPDATE OFF"
         ).format(
             table=sql.SQL(staging.sql),
             columns=sql.SQL(", ".join(quote(c) for c in columns)),
             manifest=sql.Literal(manifest_uri),
             auth=auth,
             region=region,
+            format=sql.SQL(_COPY_FORMATS[fmt]),
         )
 
     def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
@@ -81,7 +88,7 @@ class RedshiftWarehouse(PostgresWarehouse):
         manifest_uri = manifest.parts[0].uri.rsplit("/", 1)[0] + "/" + COPY_MANIFEST_NAME
         lake.write_bytes(manifest_uri, self.copy_manifest(manifest).encode())
         with conn.cursor() as cur:
-            cur.execute(self.copy_sql(staging, [c["name"] for c in manifest.columns], manifest_uri))
+            cur.execute(self.copy_sql(staging, [c["name"] for c in manifest.columns], manifest_uri, manifest.format))
             cur.execute("SELECT pg_last_copy_count()")
             row = cur.fetchone()
         return int(row[0]) if row else 0

@@ -1,0 +1,290 @@
+"""Database sources that stream a query's result as CSV bytes in whole-row chunks, with column types.
+
+PostgreSQL streams ``COPY (query) TO STDOUT`` (one message per row, no parsing on our side); MySQL and
+MariaDB use a server-side cursor; DuckDB hands out Arrow record batches. Every source writes the same
+CSV: text quoted, NULL as an empty unquoted field, timestamps in UTC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from headwater.coltypes import ColumnType
+from headwater.errors import SourceError
+from headwater.table import Column
+
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class RowStream:
+    """An open result: its columns, and an iterator of (CSV bytes of whole rows, row count)."""
+
+    columns: list[Column]
+    chunks: Iterator[tuple[bytes, int]]
+
+
+class SqlSource(Protocol):
+    label: str
+
+    def stream(self, query: str, params: Sequence[Any] = ()) -> contextlib.AbstractContextManager[RowStream]: ...
+
+    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any: ...
+
+
+# --- PostgreSQL -------------------------------------------------------------------------------
+_PG_KINDS = {
+    "int2": "integer", "int4": "integer", "int8": "integer", "oid": "integer", "bool": "boolean",
+    "date": "date", "timestamp": "timestamp", "timestamptz": "timestamptz", "float4": "double",
+    "float8": "double",
+}
+
+
+class PostgresSource:
+    """PostgreSQL (or anything speaking its protocol and COPY) through psycopg."""
+
+    def __init__(self, conninfo: Mapping[str, Any]) -> None:
+        self.conninfo = dict(conninfo)
+        self.label = f"postgres {self.conninfo.get('host', 'localhost')}/{self.conninfo.get('dbname', '')}"
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        try:
+            return psycopg.connect(**{"connect_timeout": 10, "application_name": "headwater", **self.conninfo})
+        except psycopg.Error as exc:
+            raise SourceError(f"{self.label}: cannot connect: {str(exc).strip()}") from None
+
+    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
+        import psycopg
+
+        with self._connect() as conn:
+            try:
+                row = conn.execute(query, list(params) or None).fetchone()
+            except psycopg.Error as exc:
+                raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
+        import psycopg
+
+        conn = self._connect()
+        try:
+            # One snapshot for describing and copying; UTC so timestamptz values are unambiguous.
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            conn.execute("SET LOCAL TIME ZONE 'UTC'")
+            cur = conn.cursor()
+            cur.execute(f"SELECT * FROM ({query}) AS headwater_q LIMIT 0", list(params) or None)
+            columns = [_pg_column(conn, d) for d in cur.description or []]
+            yield RowStream(columns, self._chunks(cur, query, params))
+        except psycopg.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+        finally:
+            with contextlib.suppress(Exception):
+                conn.rollback()
+            conn.close()
+
+    def _chunks(self, cur: Any, query: str, params: Sequence[Any]) -> Iterator[tuple[bytes, int]]:
+        import psycopg
+
+        buffer = bytearray()
+        rows = 0
+        try:
+            with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", list(params) or None) as copy:
+                for message in copy:
+                    buffer += message
+                    rows += 1
+                    if len(buffer) >= CHUNK_BYTES:
+                        yield bytes(buffer), rows
+                        buffer.clear()
+                        rows = 0
+        except psycopg.Error as exc:
+            raise SourceError(f"{self.label}: export failed: {_first_line(exc)}") from None
+        if rows:
+            yield bytes(buffer), rows
+
+
+def _pg_column(conn: Any, desc: Any) -> Column:
+    info = conn.adapters.types.get(desc.type_code)
+    name = info.name if info else ""
+    if name == "numeric":
+        if desc.precision is not None:
+            return Column(desc.name, ColumnType("numeric", min(desc.precision, 38), desc.scale or 0))
+        return Column(desc.name, ColumnType("numeric"))
+    return Column(desc.name, ColumnType(_PG_KINDS.get(name, "text")))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# --- MySQL / MariaDB ---------------------------------------------------------------------------
+class MySQLSource:
+    """MySQL or MariaDB through PyMySQL's unbuffered (server-side) cursor."""
+
+    def __init__(self, conninfo: Mapping[str, Any], fetch_rows: int = 10_000) -> None:
+        self.conninfo = dict(conninfo)
+        self.fetch_rows = fetch_rows
+        self.label = f"mysql {self.conninfo.get('host', 'localhost')}/{self.conninfo.get('database', '')}"
+
+    def _connect(self) -> Any:
+        import pymysql
+
+        try:
+            return pymysql.connect(**{"connect_timeout": 10, "charset": "utf8mb4", "init_command":
+                                      "SET time_zone = '+00:00'", **self.conninfo})
+        except pymysql.Error as exc:
+            raise SourceError(f"{self.label}: cannot connect: {exc}") from None
+
+    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
+        import pymysql
+
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query, tuple(params) or None)
+                row = cur.fetchone()
+        except pymysql.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {exc}") from None
+        finally:
+            conn.close()
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
+        import pymysql
+        import pymysql.cursors
+
+        conn = self._connect()
+        try:
+            conn.begin()
+            cur = conn.cursor(pymysql.cursors.SSCursor)
+            cur.execute(query, tuple(params) or None)
+            columns = [_mysql_column(d) for d in cur.description or []]
+            yield RowStream(columns, self._chunks(cur))
+        except pymysql.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {exc}") from None
+        finally:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _chunks(self, cur: Any) -> Iterator[tuple[bytes, int]]:
+        import pymysql
+
+        try:
+            while batch := cur.fetchmany(self.fetch_rows):
+                yield "".join(_csv_record(row) for row in batch).encode("utf-8"), len(batch)
+        except pymysql.Error as exc:
+            raise SourceError(f"{self.label}: export failed: {exc}") from None
+
+
+def _mysql_column(desc: Sequence[Any]) -> Column:
+    from pymysql.constants import FIELD_TYPE as T
+
+    name, code, _, _, precision, scale = desc[:6]
+    if code in (T.TINY, T.SHORT, T.LONG, T.LONGLONG, T.INT24, T.YEAR):
+        return Column(name, ColumnType("integer"))
+    if code in (T.DECIMAL, T.NEWDECIMAL):
+        digits = int(precision or 38) - (1 if scale else 0) - 1  # display size counts sign and point
+        return Column(name, ColumnType("numeric", max(1, min(38, digits)), int(scale or 0)))
+    kinds = {T.FLOAT: "double", T.DOUBLE: "double", T.DATE: "date", T.DATETIME: "timestamp",
+             T.TIMESTAMP: "timestamp"}
+    return Column(name, ColumnType(kinds.get(code, "text")))
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, bytes | bytearray):
+        text = value.decode("utf-8", errors="replace")
+    elif isinstance(value, datetime):
+        text = value.isoformat(sep=" ")
+    elif isinstance(value, date | time | Decimal | timedelta):
+        text = str(value)
+    else:
+        text = str(value)
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _csv_record(row: Sequence[Any]) -> str:
+    return ",".join(_csv_value(v) for v in row) + "\n"
+
+
+# --- DuckDB ------------------------------------------------------------------------------------
+class DuckDBSource:
+    """A DuckDB database file (read-only), streamed as Arrow record batches written out as CSV."""
+
+    def __init__(self, path: str, batch_rows: int = 100_000) -> None:
+        self.path = path
+        self.batch_rows = batch_rows
+        self.label = f"duckdb {path}"
+
+    def _connect(self) -> Any:
+        import duckdb
+
+        try:
+            return duckdb.connect(self.path, read_only=True)
+        except duckdb.Error as exc:
+            raise SourceError(f"{self.label}: cannot open: {_first_line(exc)}") from None
+
+    def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
+        import duckdb
+
+        with self._connect() as conn:
+            try:
+                row = conn.execute(query.replace("%s", "?"), list(params)).fetchone()
+            except duckdb.Error as exc:
+                raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+        return row[0] if row else None
+
+    @contextlib.contextmanager
+    def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
+        import duckdb
+
+        conn = self._connect()
+        try:
+            conn.execute("SET TimeZone = 'UTC'")
+            reader = conn.execute(query.replace("%s", "?"), list(params)).fetch_record_batch(self.batch_rows)
+            columns = [_arrow_column(f) for f in reader.schema]
+            yield RowStream(columns, self._chunks(reader))
+        except duckdb.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+        finally:
+            conn.close()
+
+    def _chunks(self, reader: Any) -> Iterator[tuple[bytes, int]]:
+        import pyarrow.csv as pacsv
+
+        options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        for batch in reader:
+            out = io.BytesIO()
+            pacsv.write_csv(batch, out, options)
+            yield out.getvalue(), batch.num_rows
+
+
+def _arrow_column(field: Any) -> Column:
+    import pyarrow.types as t
+
+    kind = field.type
+    if t.is_integer(kind):
+        return Column(field.name, ColumnType("integer"))
+    if t.is_decimal(kind):
+        return Column(field.name, ColumnType("numeric", min(kind.precision, 38), kind.scale))
+    if t.is_floating(kind):
+        return Column(field.name, ColumnType("double"))
+    if t.is_boolean(kind):
+        return Column(field.name, ColumnType("boolean"))
+    if t.is_date(kind):
+        return Column(field.name, ColumnType("date"))
+    if t.is_timestamp(kind):
+        return Column(field.name, ColumnType("timestamptz" if kind.tz else "timestamp"))
+    return Column(field.name, ColumnType("text"))
