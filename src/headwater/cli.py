@@ -249,5 +249,104 @@ def tables(config: ConfigOption = None) -> None:
     console.print(table)
 
 
+@app.command()
+def export(
+    source: Annotated[
+        str,
+        typer.Option(
+            help="postgresql://user:pass@host:port/db, mysql://user:pass@host/db, or duckdb:///path/to/file.duckdb"
+        ),
+    ],
+    to: Annotated[str, typer.Option(help="s3://bucket/prefix, file:///path or a local folder")],
+    query: Annotated[str | None, typer.Option(help="the SELECT to export")] = None,
+    table: Annotated[str | None, typer.Option(help="schema.table to export whole (instead of --query)")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv.gz | csv.zst | csv | parquet")] = "csv.gz",
+    rows_per_part: Annotated[int, typer.Option(help="rotate parts after this many rows")] = 2_000_000,
+    mb_per_part: Annotated[int, typer.Option(help="...or after this many MB of uncompressed CSV")] = 256,
+    parts_in_flight: Annotated[int, typer.Option(help="parts compressed/uploading at once")] = 3,
+) -> None:
+    """Export a query to the lake as compressed parts and a manifest, streaming with bounded memory.
+
+    S3 credentials and endpoint come from the usual AWS environment (AWS_PROFILE, AWS_ENDPOINT_URL, ...).
+    """
+    import time
+
+    from headwater.export import ExportOptions, export_query_to_lake
+    from headwater.identifiers import TableName
+
+    try:
+        if (query is None) == (table is None):
+            raise HeadwaterError("give exactly one of --query or --table")
+        sql_source = _source_from_url(source)
+        if table is not None:
+            name = TableName.parse(table)
+            query = f"SELECT * FROM {sql_source.quote(name.schema)}.{sql_source.quote(name.table)}"
+        lake = _lake_from_destination(to)
+        prefix = to if "://" in to else Path(to).resolve().as_uri()
+        options = ExportOptions(
+            format=fmt, rows_per_part=rows_per_part, bytes_per_part=mb_per_part << 20, parts_in_flight=parts_in_flight
+        )
+        started = time.monotonic()
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=None),
+            TextColumn("{task.fields[rows]:,} rows, {task.fields[mb]:.1f} MB, {task.fields[parts]} parts"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            bar = progress.add_task(f"exporting from {sql_source.label}", total=None, rows=0, mb=0.0, parts=0)
+
+            def update(rows: int, size: int, parts: int) -> None:
+                progress.update(bar, rows=rows, mb=size / 1e6, parts=parts)
+
+            result = export_query_to_lake(sql_source, query or "", lake, prefix, options=options, progress=update)
+            progress.update(bar, total=1, completed=1)
+    except (HeadwaterError, ValueError) as exc:
+        _fail(exc)
+    seconds = time.monotonic() - started
+    console.print(
+        f"{result.rows:,} rows in {result.parts} parts ({result.bytes / 1e6:.1f} MB {fmt}) in {seconds:.1f}s"
+        f" ({result.rows / max(seconds, 1e-9):,.0f} rows/s); manifest: {result.manifest_uri}"
+    )
+
+
+def _source_from_url(url: str) -> Any:
+    from urllib.parse import unquote, urlparse
+
+    from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+
+    parsed = urlparse(url)
+    scheme = parsed.scheme.split("+")[0]
+    if scheme == "duckdb":
+        return DuckDBSource(unquote(parsed.path))
+    info = {
+        "host": parsed.hostname or "localhost",
+        "user": unquote(parsed.username or "") or None,
+        "password": unquote(parsed.password or "") or None,
+        "port": parsed.port,
+    }
+    database = parsed.path.lstrip("/") or None
+    if scheme in ("postgres", "postgresql"):
+        return PostgresSource({k: v for k, v in {**info, "dbname": database}.items() if v is not None})
+    if scheme in ("mysql", "mariadb"):
+        return MySQLSource({k: v for k, v in {**info, "database": database}.items() if v is not None})
+    raise HeadwaterError(f"--source: unknown scheme {parsed.scheme!r} (postgresql, mysql, duckdb)")
+
+
+def _lake_from_destination(to: str) -> Any:
+    from urllib.parse import urlparse
+
+    from headwater.lake import LocalLake, S3Lake
+
+    if to.startswith("s3://"):
+        import boto3
+
+        parsed = urlparse(to)
+        return S3Lake(boto3.client("s3"), f"s3://{parsed.netloc}")
+    path = Path(urlparse(to).path if to.startswith("file://") else to).resolve()
+    return LocalLake(path.parent)
+
+
 def main() -> None:  # pragma: no cover - console script entry
     sys.exit(app())

@@ -115,6 +115,64 @@ class SheetSource(_Model):
         )
 
 
+class Incremental(_Model):
+    """Export only new or changed rows, by a column that grows when a row is inserted or updated.
+
+    ``watermark``: rows at or past the high-water mark of the last successful publish (kept in the
+    lake, advanced only after the load and its check succeed). ``interval``: rows inside the run's
+    data interval, so any logical date can be backfilled or rerun on its own.
+    """
+
+    column: str
+    mode: Literal["watermark", "interval"] = "watermark"
+    initial: str | None = None  # lower bound for the very first watermark run; None = everything
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, value: str) -> str:
+        return validate_identifier(value, "incremental column")
+
+
+class TableSource(_Model):
+    """A query (or a whole table) from a database, exported to the lake and loaded into one warehouse table."""
+
+    conn_id: str
+    query: str | None = None
+    source_table: str | None = None
+    table: str
+    load: LoadMethod = LoadMethod.REPLACE
+    keys: list[str] = Field(default_factory=list)
+    incremental: Incremental | None = None
+    format: Literal["csv.gz", "csv.zst", "parquet"] = "csv.gz"
+    rows_per_part: int = Field(default=1_000_000, ge=1)
+
+    _table = field_validator("table")(SheetSource._table.__func__)  # type: ignore[attr-defined]
+    _keys = field_validator("keys")(SheetSource._keys.__func__)  # type: ignore[attr-defined]
+
+    @model_validator(mode="after")
+    def _shape(self) -> TableSource:
+        if (self.query is None) == (self.source_table is None):
+            raise ValueError("give exactly one of 'query' or 'source_table'")
+        if self.source_table is not None:
+            try:
+                TableName.parse(self.source_table)
+            except IdentifierError as exc:
+                raise ValueError(str(exc)) from None
+        if self.load == LoadMethod.UPSERT and not self.keys:
+            raise ValueError("load 'upsert' needs 'keys'")
+        if self.incremental is not None and self.load == LoadMethod.REPLACE:
+            raise ValueError("an incremental export must load by 'upsert' (or 'append'), not 'replace'")
+        return self
+
+    @property
+    def target(self) -> TableName:
+        return TableName.parse(self.table)
+
+    @property
+    def task_stem(self) -> str:
+        return f"{self.target.schema}__{self.target.table}"
+
+
 class Defaults(_Model):
     """Where things live; every key is optional and falls back to the embedded defaults."""
 
@@ -135,15 +193,20 @@ class Pipeline(_Model):
     retries: int = Field(default=2, ge=0, le=20)
     retry_delay_minutes: float = Field(default=3, gt=0)
     tags: list[str] = Field(default_factory=list)
-    sheets: list[SheetSource] = Field(min_length=1)
+    sheets: list[SheetSource] = Field(default_factory=list)
+    tables: list[TableSource] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
+        if not self.sheets and not self.tables:
+            raise ValueError("a pipeline needs at least one entry under 'sheets' or 'tables'")
         seen: set[str] = set()
-        for source in self.sheets:
-            if source.task_stem in seen:
-                raise ValueError(f"table {source.table!r} is loaded twice in this pipeline")
-            seen.add(source.task_stem)
+        for stem, table in [(s.task_stem, s.table) for s in self.sheets] + [
+            (t.task_stem, t.table) for t in self.tables
+        ]:
+            if stem in seen:
+                raise ValueError(f"table {table!r} is loaded twice in this pipeline")
+            seen.add(stem)
         return self
 
 

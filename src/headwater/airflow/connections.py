@@ -74,6 +74,39 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
     )
 
 
+def sql_source_from_connection(conn: Any) -> Any:
+    """A streaming SQL source for a postgres, mysql (MariaDB too) or duckdb Connection."""
+    from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+
+    extra = conn.extra_dejson or {}
+    kind = (conn.conn_type or "").lower()
+    if kind in ("postgres", "postgresql"):
+        info = {
+            "host": conn.host or "localhost",
+            "dbname": conn.schema or "postgres",
+            "user": conn.login or None,
+            "password": conn.password or None,
+            "port": int(conn.port) if conn.port else None,
+            **{k: extra[k] for k in _LIBPQ_EXTRAS if k in extra},
+        }
+        return PostgresSource({k: v for k, v in info.items() if v is not None})
+    if kind in ("mysql", "mariadb"):
+        info = {
+            "host": conn.host or "localhost",
+            "database": conn.schema or None,
+            "user": conn.login or "root",
+            "password": conn.password or "",
+            "port": int(conn.port) if conn.port else 3306,
+        }
+        return MySQLSource({k: v for k, v in info.items() if v is not None})
+    if kind == "duckdb":
+        return DuckDBSource(str(extra.get("path") or conn.host))
+    raise SourceError(
+        f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a source headwater can export "
+        "from (postgres, mysql, duckdb)"
+    )
+
+
 def _aws_credentials(aws_conn_id: str) -> dict[str, str]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError
+from headwater.identifiers import quote, validate_identifier
 from headwater.table import Column
 
 CHUNK_BYTES = 1 << 20
@@ -33,6 +34,8 @@ class RowStream:
 class SqlSource(Protocol):
     label: str
 
+    def quote(self, name: str) -> str: ...
+
     def stream(self, query: str, params: Sequence[Any] = ()) -> contextlib.AbstractContextManager[RowStream]: ...
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any: ...
@@ -40,8 +43,15 @@ class SqlSource(Protocol):
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 _PG_KINDS = {
-    "int2": "integer", "int4": "integer", "int8": "integer", "oid": "integer", "bool": "boolean",
-    "date": "date", "timestamp": "timestamp", "timestamptz": "timestamptz", "float4": "double",
+    "int2": "integer",
+    "int4": "integer",
+    "int8": "integer",
+    "oid": "integer",
+    "bool": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+    "timestamptz": "timestamptz",
+    "float4": "double",
     "float8": "double",
 }
 
@@ -52,6 +62,9 @@ class PostgresSource:
     def __init__(self, conninfo: Mapping[str, Any]) -> None:
         self.conninfo = dict(conninfo)
         self.label = f"postgres {self.conninfo.get('host', 'localhost')}/{self.conninfo.get('dbname', '')}"
+
+    def quote(self, name: str) -> str:
+        return quote(name)
 
     def _connect(self) -> Any:
         import psycopg
@@ -134,12 +147,21 @@ class MySQLSource:
         self.fetch_rows = fetch_rows
         self.label = f"mysql {self.conninfo.get('host', 'localhost')}/{self.conninfo.get('database', '')}"
 
+    def quote(self, name: str) -> str:
+        return "`" + validate_identifier(name) + "`"
+
     def _connect(self) -> Any:
         import pymysql
 
         try:
-            return pymysql.connect(**{"connect_timeout": 10, "charset": "utf8mb4", "init_command":
-                                      "SET time_zone = '+00:00'", **self.conninfo})
+            return pymysql.connect(
+                **{
+                    "connect_timeout": 10,
+                    "charset": "utf8mb4",
+                    "init_command": "SET time_zone = '+00:00'",
+                    **self.conninfo,
+                }
+            )
         except pymysql.Error as exc:
             raise SourceError(f"{self.label}: cannot connect: {exc}") from None
 
@@ -194,8 +216,7 @@ def _mysql_column(desc: Sequence[Any]) -> Column:
     if code in (T.DECIMAL, T.NEWDECIMAL):
         digits = int(precision or 38) - (1 if scale else 0) - 1  # display size counts sign and point
         return Column(name, ColumnType("numeric", max(1, min(38, digits)), int(scale or 0)))
-    kinds = {T.FLOAT: "double", T.DOUBLE: "double", T.DATE: "date", T.DATETIME: "timestamp",
-             T.TIMESTAMP: "timestamp"}
+    kinds = {T.FLOAT: "double", T.DOUBLE: "double", T.DATE: "date", T.DATETIME: "timestamp", T.TIMESTAMP: "timestamp"}
     return Column(name, ColumnType(kinds.get(code, "text")))
 
 
@@ -227,6 +248,9 @@ class DuckDBSource:
         self.path = path
         self.batch_rows = batch_rows
         self.label = f"duckdb {path}"
+
+    def quote(self, name: str) -> str:
+        return quote(name)
 
     def _connect(self) -> Any:
         import duckdb
