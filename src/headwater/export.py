@@ -152,7 +152,7 @@ class _PartWriter:
         worker = threading.Thread(target=self._write_parts, args=(pool,), name="headwater-compress", daemon=True)
         worker.start()
         try:
-            for chunk in stream.chunks:
+            for chunk in stream.chunks(self.opts.rows_per_part):
                 while not self._put(chunk):
                     if self._error is not None:
                         raise self._error
@@ -287,7 +287,11 @@ class _encoder:  # noqa: N801 - a context manager
 
 
 class _ParquetPart:
-    """CSV chunks parsed by Arrow with the source's column types and written as Parquet row groups."""
+    """CSV chunks parsed by Arrow with the source's column types and written as Parquet row groups.
+
+    timestamptz columns are read as text and cast afterwards: PostgreSQL writes offsets as ``+00``,
+    which Arrow's CSV timestamp parsers refuse.
+    """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
         import pyarrow as pa
@@ -295,29 +299,27 @@ class _ParquetPart:
         import pyarrow.parquet as pq
 
         self.schema = pa.schema([(c.name, _arrow_type(c)) for c in columns])
+        self.zoned = [c.name for c in columns if c.type.kind == "timestamptz"]
+        read_types = pa.schema([pa.field(f.name, pa.string()) if f.name in self.zoned else f for f in self.schema])
         self.read = pacsv.read_csv
         self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns])
         self.parse_options = pacsv.ParseOptions(newlines_in_values=True)
         self.convert_options = pacsv.ConvertOptions(
-            column_types=self.schema,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-            true_values=["t", "true", "1"],
-            false_values=["f", "false", "0"],
-            timestamp_parsers=["%Y-%m-%d %H:%M:%S%z", "ISO8601"],
+            column_types=read_types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t", "true", "1"], false_values=["f", "false", "0"],
         )
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
 
     def write(self, data: bytes) -> None:
         import pyarrow as pa
+        import pyarrow.compute as pc
 
-        table = self.read(
-            pa.py_buffer(data),
-            read_options=self.read_options,
-            parse_options=self.parse_options,
-            convert_options=self.convert_options,
-        )
+        table = self.read(pa.py_buffer(data), read_options=self.read_options, parse_options=self.parse_options,
+                          convert_options=self.convert_options)
+        for name in self.zoned:
+            text = pc.replace_substring_regex(table.column(name), pattern=r"([+-]\d\d)$", replacement=r"\1:00")
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.cast(text, self.schema.field(name).type))
         self.writer.write_table(table)
 
     def close(self) -> None:

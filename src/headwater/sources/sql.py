@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -25,10 +25,13 @@ CHUNK_BYTES = 1 << 20
 
 @dataclass
 class RowStream:
-    """An open result: its columns, and an iterator of (CSV bytes of whole rows, row count)."""
+    """An open result: its columns, and ``chunks(boundary)``: (CSV bytes of whole rows, row count) pairs.
+
+    A chunk never straddles a multiple of ``boundary`` rows, so parts can rotate at exact row counts.
+    """
 
     columns: list[Column]
-    chunks: Iterator[tuple[bytes, int]]
+    chunks: Callable[[int], Iterator[tuple[bytes, int]]]
 
 
 class SqlSource(Protocol):
@@ -96,7 +99,7 @@ class PostgresSource:
             cur = conn.cursor()
             cur.execute(f"SELECT * FROM ({query}) AS headwater_q LIMIT 0", list(params) or None)
             columns = [_pg_column(conn, d) for d in cur.description or []]
-            yield RowStream(columns, self._chunks(cur, query, params))
+            yield RowStream(columns, lambda boundary: self._chunks(cur, query, params, boundary))
         except psycopg.Error as exc:
             raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
         finally:
@@ -104,17 +107,18 @@ class PostgresSource:
                 conn.rollback()
             conn.close()
 
-    def _chunks(self, cur: Any, query: str, params: Sequence[Any]) -> Iterator[tuple[bytes, int]]:
+    def _chunks(self, cur: Any, query: str, params: Sequence[Any], boundary: int) -> Iterator[tuple[bytes, int]]:
         import psycopg
 
         buffer = bytearray()
-        rows = 0
+        rows = total = 0
         try:
             with cur.copy(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", list(params) or None) as copy:
-                for message in copy:
+                for message in copy:  # one message per row
                     buffer += message
                     rows += 1
-                    if len(buffer) >= CHUNK_BYTES:
+                    total += 1
+                    if len(buffer) >= CHUNK_BYTES or total % boundary == 0:
                         yield bytes(buffer), rows
                         buffer.clear()
                         rows = 0
@@ -190,18 +194,20 @@ class MySQLSource:
             cur = conn.cursor(pymysql.cursors.SSCursor)
             cur.execute(query, tuple(params) or None)
             columns = [_mysql_column(d) for d in cur.description or []]
-            yield RowStream(columns, self._chunks(cur))
+            yield RowStream(columns, lambda boundary: self._chunks(cur, boundary))
         except pymysql.Error as exc:
             raise SourceError(f"{self.label}: query failed: {exc}") from None
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
 
-    def _chunks(self, cur: Any) -> Iterator[tuple[bytes, int]]:
+    def _chunks(self, cur: Any, boundary: int) -> Iterator[tuple[bytes, int]]:
         import pymysql
 
+        total = 0
         try:
-            while batch := cur.fetchmany(self.fetch_rows):
+            while batch := cur.fetchmany(min(self.fetch_rows, boundary - total % boundary)):
+                total += len(batch)
                 yield "".join(_csv_record(row) for row in batch).encode("utf-8"), len(batch)
         except pymysql.Error as exc:
             raise SourceError(f"{self.label}: export failed: {exc}") from None
@@ -277,22 +283,28 @@ class DuckDBSource:
         conn = self._connect()
         try:
             conn.execute("SET TimeZone = 'UTC'")
-            reader = conn.execute(query.replace("%s", "?"), list(params)).fetch_record_batch(self.batch_rows)
+            reader = conn.sql(query.replace("%s", "?"), params=list(params) or None).to_arrow_reader(self.batch_rows)
             columns = [_arrow_column(f) for f in reader.schema]
-            yield RowStream(columns, self._chunks(reader))
+            yield RowStream(columns, lambda boundary: self._chunks(reader, boundary))
         except duckdb.Error as exc:
             raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
         finally:
             conn.close()
 
-    def _chunks(self, reader: Any) -> Iterator[tuple[bytes, int]]:
+    def _chunks(self, reader: Any, boundary: int) -> Iterator[tuple[bytes, int]]:
         import pyarrow.csv as pacsv
 
         options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+        total = 0
         for batch in reader:
-            out = io.BytesIO()
-            pacsv.write_csv(batch, out, options)
-            yield out.getvalue(), batch.num_rows
+            offset = 0
+            while offset < batch.num_rows:
+                take = min(batch.num_rows - offset, boundary - total % boundary)
+                out = io.BytesIO()
+                pacsv.write_csv(batch.slice(offset, take), out, options)
+                yield out.getvalue(), take
+                offset += take
+                total += take
 
 
 def _arrow_column(field: Any) -> Column:

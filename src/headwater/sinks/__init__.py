@@ -1,0 +1,1 @@
+"""Writers that publish warehouse results to destinations (Google Sheets tabs)."""
