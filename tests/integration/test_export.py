@@ -217,3 +217,24 @@ def test_killed_process_then_rerun_leaves_one_complete_set(tmp_path: Path, pg_co
     assert manifest.rows == 3_000_000
     lines = sum(gzip.decompress((folder / f"part-0000{i}.csv.gz").read_bytes()).count(b"\n") for i in range(3))
     assert lines == 3_000_000 + 3  # one header per part, no duplicated rows
+
+
+def test_s3_refusing_some_requests_is_retried(moto_endpoint: str, s3: tuple[Any, str],
+                                              pg_conninfo: dict[str, Any]) -> None:
+    import boto3
+
+    from tests.fakes.flaky_proxy import FlakyProxy
+
+    _, bucket = s3
+    proxy = FlakyProxy(moto_endpoint, refuse=3, method="PUT", path_contains="/part-")
+    try:
+        client = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1")
+        lake = S3Lake(client, f"s3://{bucket}/lake")
+        result = export_query_to_lake(PostgresSource(pg_conninfo), "SELECT g FROM generate_series(1, 50000) g",
+                                      lake, lake.url + "/flaky", options=ExportOptions(rows_per_part=10_000))
+    finally:
+        proxy.stop()
+    assert proxy.refused == 3
+    manifest = read_manifest(lake, result.manifest_uri)
+    assert manifest.rows == 50_000 and len(manifest.parts) == 5
+    assert sorted(lake.list_uris(lake.url + "/flaky")) == sorted([p.uri for p in manifest.parts] + [result.manifest_uri])
