@@ -305,8 +305,12 @@ class _ParquetPart:
         self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns])
         self.parse_options = pacsv.ParseOptions(newlines_in_values=True)
         self.convert_options = pacsv.ConvertOptions(
-            column_types=read_types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False,
-            true_values=["t", "true", "1"], false_values=["f", "false", "0"],
+            column_types=read_types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t", "true", "1"],
+            false_values=["f", "false", "0"],
         )
         self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
 
@@ -314,8 +318,12 @@ class _ParquetPart:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        table = self.read(pa.py_buffer(data), read_options=self.read_options, parse_options=self.parse_options,
-                          convert_options=self.convert_options)
+        table = self.read(
+            pa.py_buffer(data),
+            read_options=self.read_options,
+            parse_options=self.parse_options,
+            convert_options=self.convert_options,
+        )
         for name in self.zoned:
             text = pc.replace_substring_regex(table.column(name), pattern=r"([+-]\d\d)$", replacement=r"\1:00")
             index = table.schema.get_field_index(name)

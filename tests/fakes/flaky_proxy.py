@@ -67,7 +67,7 @@ class FlakyProxy:
                     self.wfile.write(data)
                 conn.close()
 
-            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward  # noqa: N815
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
         return Handler
 

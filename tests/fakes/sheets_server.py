@@ -81,15 +81,18 @@ class _Tab:
     rows: int
     cols: int
     data: list[list[Any]]  # ragged; "" is an empty cell
+    hidden: bool = False
+    frozen_rows: int = 0
+    frozen_cols: int = 0
 
     def props(self, index: int) -> dict[str, Any]:
-        return {
-            "sheetId": self.sheet_id,
-            "title": self.title,
-            "index": index,
-            "sheetType": "GRID",
-            "gridProperties": {"rowCount": self.rows, "columnCount": self.cols},
-        }
+        grid = {"rowCount": self.rows, "columnCount": self.cols}
+        if self.frozen_rows:
+            grid["frozenRowCount"] = self.frozen_rows
+        if self.frozen_cols:
+            grid["frozenColumnCount"] = self.frozen_cols
+        out = {"sheetId": self.sheet_id, "title": self.title, "index": index, "sheetType": "GRID"}
+        return {**out, **({"hidden": True} if self.hidden else {}), "gridProperties": grid}
 
 
 @dataclass
@@ -331,9 +334,11 @@ class FakeSheetsServer:
         """Answer the next `times` matching /v4 requests with `status` (path_contains="/token" targets OAuth)."""
         self._add_fault(status, 0, times, path_contains, method)
 
-    def fail_after(self, n_ok: int, status: int, path_contains: str = "", method: str | None = None) -> None:
-        """Let `n_ok` matching requests through, then fail every further one with `status`."""
-        self._add_fault(status, n_ok, None, path_contains, method)
+    def fail_after(
+        self, n_ok: int, status: int, path_contains: str = "", method: str | None = None, times: int | None = None
+    ) -> None:
+        """Let `n_ok` matching requests through, then fail the next `times` ones (None: every further one)."""
+        self._add_fault(status, n_ok, times, path_contains, method)
 
     def reset(self) -> None:
         """Forget spreadsheets, denials, injected faults and the request log (issued tokens stay valid)."""
@@ -560,10 +565,25 @@ class FakeSheetsServer:
                     return t
             raise ApiError(400, f"{where}No grid with id: {sid or 0}")
 
-        def resize(t: _Tab, rows: int, cols: int, where: str) -> None:
+        def resize(t: _Tab, rows: int, cols: int, where: str, refreeze: bool = False) -> None:
             if rows < 1 or cols < 1:
                 raise ApiError(400, f"{where}A sheet must have at least one row and one column.")
+            if refreeze and (t.frozen_rows >= rows or t.frozen_cols >= cols):
+                dim = "rows" if t.frozen_rows >= rows else "columns"
+                raise ApiError(400, f"{where}You can't freeze all visible {dim} on the sheet.")
+            for frozen, size, dim in ((t.frozen_rows, rows, "rows"), (t.frozen_cols, cols, "columns")):
+                if frozen >= size:
+                    raise ApiError(400, f"{where}Sorry, it is not possible to delete all non-frozen {dim}.")
             t.rows, t.cols, t.data = rows, cols, [line[:cols] for line in t.data[:rows]]
+
+        def grid_range(g: dict[str, Any], where: str) -> tuple[_Tab, int, int, int, int]:
+            t = find(g.get("sheetId"), where)
+            r1, r2 = int(g.get("startRowIndex", 0)), int(g.get("endRowIndex", t.rows))
+            c1, c2 = int(g.get("startColumnIndex", 0)), int(g.get("endColumnIndex", t.cols))
+            if not (0 <= r1 < r2 and 0 <= c1 < c2):
+                raise ApiError(400, f"{where}Invalid range: start index must be below end index.")
+            _check_grid(t, r1 + 1, c1 + 1, r2, c2)
+            return t, r1, c1, r2, c2
 
         for i, req in enumerate(body.get("requests") or []):
             kind, a = next(iter(req.items())) if len(req) == 1 else ("", {})
@@ -574,6 +594,13 @@ class FakeSheetsServer:
                 if not fields:
                     raise ApiError(400, f"{where}At least one field must be specified.")
                 gp = p.get("gridProperties", {})
+                if _want(fields, "hidden"):
+                    t.hidden = bool(p.get("hidden", False))
+                refreeze = False
+                for name, attr in (("frozenRowCount", "frozen_rows"), ("frozenColumnCount", "frozen_cols")):
+                    if _want(fields, f"gridProperties.{name}"):
+                        setattr(t, attr, int(gp.get(name, 0)))
+                        refreeze = True
                 if _want(fields, "title"):
                     title = p.get("title") or ""
                     if not title or any(o.title == title and o is not t for o in tabs):
@@ -586,6 +613,7 @@ class FakeSheetsServer:
                     gp.get("rowCount", 0) if _want(fields, "gridProperties.rowCount") else t.rows,
                     gp.get("columnCount", 0) if _want(fields, "gridProperties.columnCount") else t.cols,
                     where,
+                    refreeze,
                 )
                 if _want(fields, "index"):
                     tabs.remove(t)
@@ -633,8 +661,26 @@ class FakeSheetsServer:
                 if any(t.sheet_id == sid for t in tabs):
                     raise ApiError(400, f"{where}Sheet with id {sid} already exists.")
                 t = _Tab(title, sid, int(gp.get("rowCount", 1000)), int(gp.get("columnCount", 26)), [])
+                t.hidden = bool(p.get("hidden", False))
                 tabs.insert(min(int(p.get("index", len(tabs))), len(tabs)), t)
                 reply = {"addSheet": {"properties": t.props(tabs.index(t))}}
+            elif kind == "copyPaste":
+                # The source is pasted once at the destination's top-left cell (tiling a larger destination
+                # is not modelled). Only values exist here, so PASTE_VALUES and PASTE_NORMAL are the same;
+                # empty source cells overwrite the destination, as in Sheets.
+                if a.get("pasteType", "PASTE_NORMAL") not in ("PASTE_NORMAL", "PASTE_VALUES"):
+                    raise ApiError(400, f"{where}Fake Sheets server: unsupported pasteType {a.get('pasteType')}")
+                if a.get("pasteOrientation", "NORMAL") != "NORMAL":
+                    raise ApiError(400, f"{where}Fake Sheets server: unsupported pasteOrientation")
+                st, sr1, sc1, sr2, sc2 = grid_range(a.get("source") or {}, where)
+                dst = a.get("destination") or {}
+                t = find(dst.get("sheetId"), where)
+                dr, dc = int(dst.get("startRowIndex", 0)), int(dst.get("startColumnIndex", 0))
+                block = [[line[c] if c < len(line) else "" for c in range(sc1, sc2)] for line in st.data[sr1:sr2]]
+                block += [[""] * (sc2 - sc1) for _ in range(sr2 - sr1 - len(block))]
+                _check_grid(t, dr + 1, dc + 1, dr + sr2 - sr1, dc + sc2 - sc1)
+                t.data = [list(line) for line in t.data]  # a new list: the batch must stay all-or-nothing
+                _write(t, dr + 1, dc + 1, block)
             elif kind == "deleteSheet":
                 t = find(a.get("sheetId"), where)
                 if len(tabs) == 1:
@@ -789,6 +835,33 @@ def _selftest() -> None:
         ws.clear()
         assert srv.tab_values("k2", "T") == [] and ws.get_all_values() == [[]]
         raises(lambda: gc.http_client.batch_update("k2", {"requests": [{"bogus": {}}]}), 400, "Unknown name")
+
+        srv.add_spreadsheet("k3", {"T": [["a", "b", "c"], ["d", "e", "f"], ["g"]]}, rows=3, cols=3)
+        hu = gc.http_client.batch_update
+        new_id = hu("k3", {"requests": [{"addSheet": {"properties": {"title": "S", "hidden": True}}}]})["replies"][0]
+        sid = new_id["addSheet"]["properties"]["sheetId"]
+        assert new_id["addSheet"]["properties"]["hidden"] is True
+        gc.http_client.values_update("k3", "S!A1", params={"valueInputOption": "RAW"}, body={"values": [["x", ""]]})
+        src = {"sheetId": sid, "startRowIndex": 0, "endRowIndex": 2, "startColumnIndex": 0, "endColumnIndex": 2}
+        hu(
+            "k3",
+            {"requests": [{"copyPaste": {"source": src, "destination": {"sheetId": 0}, "pasteType": "PASTE_VALUES"}}]},
+        )
+        assert srv.tab_values("k3", "T") == [["x", "", "c"], ["", "", "f"], ["g"]]
+        bad = {"copyPaste": {"source": src, "destination": {"sheetId": 0, "startRowIndex": 2}}}
+        raises(lambda: hu("k3", {"requests": [{"deleteSheet": {"sheetId": sid}}, bad]}), 400, "No grid with id")
+        raises(
+            lambda: hu("k3", {"requests": [{**bad, "copyPaste": {**bad["copyPaste"], "source": {"sheetId": sid}}}]}),
+            400,
+        )
+        assert [t["properties"]["title"] for t in gc.open_by_key("k3").fetch_sheet_metadata()["sheets"]] == ["T", "S"]
+        freeze = {
+            "properties": {"sheetId": 0, "gridProperties": {"frozenRowCount": 1}},
+            "fields": "gridProperties.frozenRowCount",
+        }
+        hu("k3", {"requests": [{"updateSheetProperties": freeze}]})
+        shrink = {"properties": {"sheetId": 0, "gridProperties": {"rowCount": 1}}, "fields": "gridProperties.rowCount"}
+        raises(lambda: hu("k3", {"requests": [{"updateSheetProperties": shrink}]}), 400, "delete all non-frozen rows")
     print("sheets_server self-test OK")
 
 

@@ -29,10 +29,14 @@ def app_schema(pg_conninfo: dict[str, Any]) -> Any:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute(f"CREATE TABLE {schema}.customers (id int primary key, name text)")
         conn.execute(f"INSERT INTO {schema}.customers SELECT g, 'customer ' || g FROM generate_series(1, 50) g")
-        conn.execute(f"CREATE TABLE {schema}.orders (id int primary key, status text, amount numeric(10,2),"
-                     " updated_at timestamptz not null)")
-        conn.execute(f"INSERT INTO {schema}.orders SELECT g, 'new', g * 1.5, timestamptz '2026-01-01' + g *"
-                     " interval '1 minute' FROM generate_series(1, 100) g")
+        conn.execute(
+            f"CREATE TABLE {schema}.orders (id int primary key, status text, amount numeric(10,2),"
+            " updated_at timestamptz not null)"
+        )
+        conn.execute(
+            f"INSERT INTO {schema}.orders SELECT g, 'new', g * 1.5, timestamptz '2026-01-01' + g *"
+            " interval '1 minute' FROM generate_series(1, 100) g"
+        )
     yield schema
     with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
@@ -49,17 +53,25 @@ def mysql_orders() -> Any:
     name = f"hw_orders_{uuid.uuid4().hex[:8]}"
     with conn.cursor() as cur:
         cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, status VARCHAR(20), updated_at DATETIME(6) NOT NULL)")
-        cur.executemany(f"INSERT INTO {name} VALUES (%s, 'new', %s)",
-                        [(i, f"2026-01-01 00:{i:02d}:00") for i in range(1, 41)])
+        cur.executemany(
+            f"INSERT INTO {name} VALUES (%s, 'new', %s)", [(i, f"2026-01-01 00:{i:02d}:00") for i in range(1, 41)]
+        )
     yield conn, name
     with conn.cursor() as cur:
         cur.execute(f"DROP TABLE IF EXISTS {name}")
     conn.close()
 
 
-def test_full_and_incremental_pipelines(airflow_db: Path, hw_home: Path, tmp_path: Path,
-                                        monkeypatch: pytest.MonkeyPatch, pg_conninfo: dict[str, Any], pg_schema: str,
-                                        app_schema: str, mysql_orders: Any) -> None:
+def test_full_and_incremental_pipelines(
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_conninfo: dict[str, Any],
+    pg_schema: str,
+    app_schema: str,
+    mysql_orders: Any,
+) -> None:
     import psycopg
 
     my_conn, my_table = mysql_orders
@@ -78,8 +90,10 @@ pipelines:
     pg_conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "schema": "test", "login": "postgres"}
     monkeypatch.setenv("AIRFLOW_CONN_APP_PG", json.dumps(pg_conn))
     monkeypatch.setenv("AIRFLOW_CONN_HEADWATER_WAREHOUSE", json.dumps(pg_conn))
-    monkeypatch.setenv("AIRFLOW_CONN_APP_MYSQL", json.dumps(
-        {"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "schema": "test", "login": "root"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_APP_MYSQL",
+        json.dumps({"conn_type": "mysql", "host": "127.0.0.1", "port": 3306, "schema": "test", "login": "root"}),
+    )
     warehouse = PostgresWarehouse(pg_conninfo)
 
     assert run_dag("app_db", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config).state == "success"

@@ -45,8 +45,10 @@ def pg_table(pg_conninfo: dict[str, Any], pg_schema: str) -> TableName:
 
     with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{pg_schema}"')
-        conn.execute(f'CREATE TABLE "{pg_schema}".src (id int, note text, amount numeric(12,2), at timestamptz,'
-                     f" flag boolean, day date, ratio double precision)")
+        conn.execute(
+            f'CREATE TABLE "{pg_schema}".src (id int, note text, amount numeric(12,2), at timestamptz,'
+            f" flag boolean, day date, ratio double precision)"
+        )
         conn.execute(f'INSERT INTO "{pg_schema}".src VALUES {PG_ROWS}')
     return TableName(pg_schema, "src")
 
@@ -72,16 +74,29 @@ def lake(request: pytest.FixtureRequest, tmp_path: Path) -> Lake:
 
 
 @pytest.mark.parametrize("fmt", ["csv.gz", "csv.zst"])
-def test_postgres_round_trip_through_the_lake(lake: Lake, pg_table: TableName, pg_conninfo: dict[str, Any],
-                                              fmt: str) -> None:
+def test_postgres_round_trip_through_the_lake(
+    lake: Lake, pg_table: TableName, pg_conninfo: dict[str, Any], fmt: str
+) -> None:
     source = PostgresSource(pg_conninfo)
-    result = export_query_to_lake(source, f"SELECT * FROM {pg_table.sql}", lake, lake.url + "/out",
-                                  options=ExportOptions(format=fmt, rows_per_part=2), target=f"{pg_table.schema}.back")
+    result = export_query_to_lake(
+        source,
+        f"SELECT * FROM {pg_table.sql}",
+        lake,
+        lake.url + "/out",
+        options=ExportOptions(format=fmt, rows_per_part=2),
+        target=f"{pg_table.schema}.back",
+    )
     manifest = read_manifest(lake, result.manifest_uri)
     assert [p.rows for p in manifest.parts] == [2, 2, 1] and manifest.rows == 5
     assert [(c["name"], c["type"]) for c in manifest.columns] == [
-        ("id", "integer"), ("note", "text"), ("amount", "numeric(12,2)"), ("at", "timestamptz"),
-        ("flag", "boolean"), ("day", "date"), ("ratio", "double")]
+        ("id", "integer"),
+        ("note", "text"),
+        ("amount", "numeric(12,2)"),
+        ("at", "timestamptz"),
+        ("flag", "boolean"),
+        ("day", "date"),
+        ("ratio", "double"),
+    ]
     PostgresWarehouse(pg_conninfo).load(manifest, lake, "replace")
     original = pg_rows(pg_conninfo, f"SELECT * FROM {pg_table.sql} ORDER BY id")
     assert pg_rows(pg_conninfo, f'SELECT * FROM "{pg_table.schema}".back ORDER BY id') == original
@@ -92,8 +107,14 @@ def test_parquet_export_is_typed(tmp_path: Path, pg_table: TableName, pg_conninf
     import pyarrow.parquet as pq
 
     lake = LocalLake(tmp_path / "lake")
-    result = export_query_to_lake(PostgresSource(pg_conninfo), f"SELECT * FROM {pg_table.sql}", lake,
-                                  lake.url + "/pq", options=ExportOptions(format="parquet"), target="raw.back")
+    result = export_query_to_lake(
+        PostgresSource(pg_conninfo),
+        f"SELECT * FROM {pg_table.sql}",
+        lake,
+        lake.url + "/pq",
+        options=ExportOptions(format="parquet"),
+        target="raw.back",
+    )
     table = pq.read_table(str(tmp_path / "lake" / "pq" / "part-00000.parquet"))
     assert table.num_rows == 5 and str(table.schema.field("at").type) == "timestamp[us, tz=UTC]"
     assert table.column("note").to_pylist()[:3] == ["plain", "", None]
@@ -112,15 +133,20 @@ def mysql_table() -> Any:
         service_missing("MariaDB on 127.0.0.1:3306", str(exc))
     name = f"hw_src_{uuid.uuid4().hex[:8]}"
     with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, note TEXT, amount DECIMAL(12,2), at DATETIME(6),"
-                    " day DATE, ratio DOUBLE)")
-        cur.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s, %s)", [
-            (1, "plain", "1.50", "2024-01-02 03:04:05", "2024-01-02", 0.25),
-            (2, "", "-0.01", "2024-06-30 23:59:59.123456", "1999-12-31", -1e10),
-            (3, None, None, None, None, None),
-            (4, 'say "hi", then\nnewline', "12345678.90", "2024-03-10 12:00:00", "2024-02-29", 3.5),
-            (5, "한국어 텍스트 ✓", "0", "1970-01-01 00:00:01", "2000-01-01", 0),
-        ])
+        cur.execute(
+            f"CREATE TABLE {name} (id INT PRIMARY KEY, note TEXT, amount DECIMAL(12,2), at DATETIME(6),"
+            " day DATE, ratio DOUBLE)"
+        )
+        cur.executemany(
+            f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (1, "plain", "1.50", "2024-01-02 03:04:05", "2024-01-02", 0.25),
+                (2, "", "-0.01", "2024-06-30 23:59:59.123456", "1999-12-31", -1e10),
+                (3, None, None, None, None, None),
+                (4, 'say "hi", then\nnewline', "12345678.90", "2024-03-10 12:00:00", "2024-02-29", 3.5),
+                (5, "한국어 텍스트 ✓", "0", "1970-01-01 00:00:01", "2000-01-01", 0),
+            ],
+        )
     conn.commit()
     yield name
     with conn.cursor() as cur:
@@ -132,8 +158,14 @@ def test_mariadb_round_trip_into_duckdb(lake: Lake, mysql_table: str, tmp_path: 
     import pymysql
 
     source = MySQLSource(MYSQL, fetch_rows=2)
-    result = export_query_to_lake(source, f"SELECT * FROM {mysql_table} ORDER BY id", lake, lake.url + "/my",
-                                  options=ExportOptions(rows_per_part=3), target="raw.from_mysql")
+    result = export_query_to_lake(
+        source,
+        f"SELECT * FROM {mysql_table} ORDER BY id",
+        lake,
+        lake.url + "/my",
+        options=ExportOptions(rows_per_part=3),
+        target="raw.from_mysql",
+    )
     assert result.rows == 5 and result.parts == 2
     warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
     warehouse.load(read_manifest(lake, result.manifest_uri), lake, "replace")
@@ -150,11 +182,19 @@ def test_duckdb_source_into_postgres(lake: Lake, tmp_path: Path, pg_conninfo: di
 
     path = tmp_path / "src.duckdb"
     with duckdb.connect(str(path)) as conn:
-        conn.execute("CREATE TABLE t AS SELECT i AS id, 'n' || i AS note, i / 8 :: DECIMAL(10,3) AS amount,"
-                     " TIMESTAMP '2024-01-01' + INTERVAL (i) HOUR AS at, NULLIF(i % 3, 0) = 1 AS flag"
-                     " FROM range(1000) r(i)")
-    result = export_query_to_lake(DuckDBSource(str(path)), "SELECT * FROM t", lake, lake.url + "/dd",
-                                  options=ExportOptions(rows_per_part=300), target=f"{pg_schema}.t")
+        conn.execute(
+            "CREATE TABLE t AS SELECT i AS id, 'n' || i AS note, i / 8 :: DECIMAL(10,3) AS amount,"
+            " TIMESTAMP '2024-01-01' + INTERVAL (i) HOUR AS at, NULLIF(i % 3, 0) = 1 AS flag"
+            " FROM range(1000) r(i)"
+        )
+    result = export_query_to_lake(
+        DuckDBSource(str(path)),
+        "SELECT * FROM t",
+        lake,
+        lake.url + "/dd",
+        options=ExportOptions(rows_per_part=300),
+        target=f"{pg_schema}.t",
+    )
     assert result.parts == 4
     PostgresWarehouse(pg_conninfo).load(read_manifest(lake, result.manifest_uri), lake, "replace")
     back = pg_rows(pg_conninfo, f'SELECT id, note, amount::text, at::text, flag FROM "{pg_schema}".t ORDER BY id')
@@ -164,7 +204,7 @@ def test_duckdb_source_into_postgres(lake: Lake, tmp_path: Path, pg_conninfo: di
 
 def test_a_failing_query_publishes_nothing(tmp_path: Path, pg_conninfo: dict[str, Any]) -> None:
     lake = LocalLake(tmp_path / "lake")
-    with pytest.raises(SourceError, match="query failed: relation \"no_such_table\" does not exist"):
+    with pytest.raises(SourceError, match='query failed: relation "no_such_table" does not exist'):
         export_query_to_lake(PostgresSource(pg_conninfo), "SELECT * FROM no_such_table", lake, lake.url + "/x")
     assert lake.list_uris(lake.url + "/x") == []
 
@@ -179,14 +219,21 @@ def test_source_lost_mid_export_publishes_nothing(tmp_path: Path, pg_conninfo: d
     def kill_on_first_part(rows: int, size: int, parts: int) -> None:
         if not killed:
             with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
-                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name ="
-                             " 'headwater' AND query LIKE 'COPY (SELECT g%%'")
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name ="
+                    " 'headwater' AND query LIKE 'COPY (SELECT g%%'"
+                )
             killed.append(True)
 
     with pytest.raises(SourceError, match="export failed"):
-        export_query_to_lake(PostgresSource(pg_conninfo), "SELECT g, md5(g::text) FROM generate_series(1, 5000000) g",
-                             lake, lake.url + "/x", options=ExportOptions(rows_per_part=100_000),
-                             progress=kill_on_first_part)
+        export_query_to_lake(
+            PostgresSource(pg_conninfo),
+            "SELECT g, md5(g::text) FROM generate_series(1, 5000000) g",
+            lake,
+            lake.url + "/x",
+            options=ExportOptions(rows_per_part=100_000),
+            progress=kill_on_first_part,
+        )
     assert killed and lake.list_uris(lake.url + "/x") == []
 
 
@@ -209,18 +256,24 @@ def test_killed_process_then_rerun_leaves_one_complete_set(tmp_path: Path, pg_co
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
     assert list(folder.glob("part-*")) and not (folder / "_manifest.json").exists()
-    result = export_query_to_lake(PostgresSource(pg_conninfo), query, lake, prefix,
-                                  options=ExportOptions(rows_per_part=1_000_000))
+    result = export_query_to_lake(
+        PostgresSource(pg_conninfo), query, lake, prefix, options=ExportOptions(rows_per_part=1_000_000)
+    )
     manifest = read_manifest(lake, result.manifest_uri)
-    assert sorted(p.name for p in folder.iterdir()) == ["_manifest.json", "part-00000.csv.gz", "part-00001.csv.gz",
-                                                        "part-00002.csv.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "_manifest.json",
+        "part-00000.csv.gz",
+        "part-00001.csv.gz",
+        "part-00002.csv.gz",
+    ]
     assert manifest.rows == 3_000_000
     lines = sum(gzip.decompress((folder / f"part-0000{i}.csv.gz").read_bytes()).count(b"\n") for i in range(3))
     assert lines == 3_000_000 + 3  # one header per part, no duplicated rows
 
 
-def test_s3_refusing_some_requests_is_retried(moto_endpoint: str, s3: tuple[Any, str],
-                                              pg_conninfo: dict[str, Any]) -> None:
+def test_s3_refusing_some_requests_is_retried(
+    moto_endpoint: str, s3: tuple[Any, str], pg_conninfo: dict[str, Any]
+) -> None:
     import boto3
 
     from tests.fakes.flaky_proxy import FlakyProxy
@@ -230,11 +283,18 @@ def test_s3_refusing_some_requests_is_retried(moto_endpoint: str, s3: tuple[Any,
     try:
         client = boto3.client("s3", endpoint_url=proxy.url, region_name="us-east-1")
         lake = S3Lake(client, f"s3://{bucket}/lake")
-        result = export_query_to_lake(PostgresSource(pg_conninfo), "SELECT g FROM generate_series(1, 50000) g",
-                                      lake, lake.url + "/flaky", options=ExportOptions(rows_per_part=10_000))
+        result = export_query_to_lake(
+            PostgresSource(pg_conninfo),
+            "SELECT g FROM generate_series(1, 50000) g",
+            lake,
+            lake.url + "/flaky",
+            options=ExportOptions(rows_per_part=10_000),
+        )
     finally:
         proxy.stop()
     assert proxy.refused == 3
     manifest = read_manifest(lake, result.manifest_uri)
     assert manifest.rows == 50_000 and len(manifest.parts) == 5
-    assert sorted(lake.list_uris(lake.url + "/flaky")) == sorted([p.uri for p in manifest.parts] + [result.manifest_uri])
+    assert sorted(lake.list_uris(lake.url + "/flaky")) == sorted(
+        [p.uri for p in manifest.parts] + [result.manifest_uri]
+    )

@@ -84,3 +84,37 @@ def test_redshift_copy_uses_an_exact_manifest(s3: tuple[Any, str]) -> None:
     keyed = RedshiftWarehouse({"host": "example"}, aws_credentials={"access_key": "AK", "secret_key": "S'K"})
     text = keyed.copy_sql(TableName("raw", "s"), ["id"], "s3://b/m").as_string(None)
     assert "SECRET_ACCESS_KEY 'S''K'" in text  # quoted, never spliced raw
+
+
+def test_redshift_unload_statement_and_manifest_conversion(s3: tuple[Any, str]) -> None:
+    """No Redshift here: check the UNLOAD it would run, and that its VERBOSE manifest becomes ours."""
+    import gzip
+    import json
+
+    from headwater.sources.redshift_unload import manifest_from_unload, unload_sql
+
+    text = unload_sql(
+        "select * from sales where note = 'it''s'", "s3://b/x/", "csv.gz", iam_role="arn:aws:iam::1:role/r"
+    ).as_string(None)
+    assert text.startswith("UNLOAD ('select * from sales where note = ''it''''s''') TO 's3://b/x/part-'")
+    assert "MANIFEST VERBOSE" in text and "FORMAT AS CSV HEADER GZIP" in text and "PARALLEL ON" in text
+    client, bucket = s3
+    lake = S3Lake(client, f"s3://{bucket}/lake")
+    bodies = [gzip.compress(b"id,name\n1,a\n2,b\n"), gzip.compress(b"id,name\n3,c\n")]
+    entries = []
+    for i, body in enumerate(bodies):
+        key = f"lake/u/part-000{i}_part_00.gz"
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+        entries.append({"url": f"s3://{bucket}/{key}", "meta": {"content_length": len(body), "record_count": 2 - i}})
+    schema = {
+        "elements": [
+            {"name": "id", "type": {"base": "integer"}},
+            {"name": "name", "type": {"base": "character varying", "max_length": 10}},
+        ]
+    }
+    client.put_object(
+        Bucket=bucket, Key="lake/u/part-manifest", Body=json.dumps({"entries": entries, "schema": schema}).encode()
+    )
+    manifest = manifest_from_unload(lake, f"s3://{bucket}/lake/u/part-manifest", "csv.gz", target="raw.t")
+    assert manifest.rows == 3 and [p.rows for p in manifest.parts] == [2, 1]
+    assert manifest.columns == [{"name": "id", "type": "integer"}, {"name": "name", "type": "text"}]

@@ -36,6 +36,20 @@ def get_connection(conn_id: str) -> Any | None:
         return None
 
 
+def libpq_conninfo(conn: Any) -> dict[str, Any]:
+    """psycopg keyword arguments from a postgres or redshift Connection (libpq options may sit in the extra)."""
+    extra = conn.extra_dejson or {}
+    info = {
+        "host": conn.host or "localhost",
+        "dbname": conn.schema or extra.get("dbname") or "postgres",
+        "user": conn.login or None,
+        "password": conn.password or None,
+        "port": int(conn.port) if conn.port else (5439 if (conn.conn_type or "").lower() == "redshift" else None),
+        **{k: extra[k] for k in _LIBPQ_EXTRAS if k in extra},
+    }
+    return {k: v for k, v in info.items() if v is not None}
+
+
 def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) -> Warehouse:
     """A warehouse for a Connection of type postgres, redshift or duckdb; None gives the embedded DuckDB."""
     from headwater.warehouse.duckdb import DuckDBWarehouse
@@ -46,16 +60,7 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
     kind = (conn.conn_type or "").lower()
     if kind == "duckdb":
         return DuckDBWarehouse(extra.get("path") or conn.host or default_duckdb_path())
-    conninfo = {
-        "host": conn.host or "localhost",
-        "dbname": conn.schema or extra.get("dbname") or "postgres",
-        "user": conn.login or None,
-        "password": conn.password or None,
-        **{k: extra[k] for k in _LIBPQ_EXTRAS if k in extra},
-    }
-    if conn.port:
-        conninfo["port"] = int(conn.port)
-    conninfo = {k: v for k, v in conninfo.items() if v is not None}
+    conninfo = libpq_conninfo(conn)
     if kind in ("postgres", "postgresql"):
         from headwater.warehouse.postgres import PostgresWarehouse
 
@@ -66,7 +71,7 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
         role = extra.get("iam_role")
         credentials = None
         if not role:
-            credentials = _aws_credentials(extra.get("aws_conn_id") or aws_conn_id or "aws_default")
+            credentials = aws_credentials(extra.get("aws_conn_id") or aws_conn_id or "aws_default")
         return RedshiftWarehouse(conninfo, iam_role=role, aws_credentials=credentials, region=extra.get("region"))
     raise WarehouseError(
         f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a warehouse headwater knows "
@@ -80,16 +85,8 @@ def sql_source_from_connection(conn: Any) -> Any:
 
     extra = conn.extra_dejson or {}
     kind = (conn.conn_type or "").lower()
-    if kind in ("postgres", "postgresql"):
-        info = {
-            "host": conn.host or "localhost",
-            "dbname": conn.schema or "postgres",
-            "user": conn.login or None,
-            "password": conn.password or None,
-            "port": int(conn.port) if conn.port else None,
-            **{k: extra[k] for k in _LIBPQ_EXTRAS if k in extra},
-        }
-        return PostgresSource({k: v for k, v in info.items() if v is not None})
+    if kind in ("postgres", "postgresql", "redshift"):  # Redshift: describe and plan here; export by UNLOAD
+        return PostgresSource(libpq_conninfo(conn))
     if kind in ("mysql", "mariadb"):
         info = {
             "host": conn.host or "localhost",
@@ -107,7 +104,7 @@ def sql_source_from_connection(conn: Any) -> Any:
     )
 
 
-def _aws_credentials(aws_conn_id: str) -> dict[str, str]:
+def aws_credentials(aws_conn_id: str) -> dict[str, str]:
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
     frozen = AwsBaseHook(aws_conn_id=aws_conn_id, client_type="sts").get_credentials()

@@ -100,17 +100,21 @@ class SqlToLakeOperator(_HeadwaterOperator):
         interval: tuple[datetime, datetime] = (start, end) if start is not None and end is not None else (when, when)
         window = plan_export(source, spec, watermark=watermark, interval=interval)
         self.log.info("exporting %s from %s: %s", spec.table, source.label, window.description)
-        result = export_query_to_lake(
-            source,
-            window.query,
-            lake,
-            lake.run_prefix(spec.target, when, context["run_id"]),
-            params=window.params,
-            options=ExportOptions(format=spec.format, rows_per_part=spec.rows_per_part),
-            target=str(spec.target),
-            logical_date=when.isoformat(),
-            run_id=context["run_id"],
-        )
+        prefix = lake.run_prefix(spec.target, when, context["run_id"])
+        if (conn.conn_type or "").lower() == "redshift":
+            result = self._unload(conn, source, window.query, window.params, lake, prefix, when, context["run_id"])
+        else:
+            result = export_query_to_lake(
+                source,
+                window.query,
+                lake,
+                prefix,
+                params=window.params,
+                options=ExportOptions(format=spec.format, rows_per_part=spec.rows_per_part),
+                target=str(spec.target),
+                logical_date=when.isoformat(),
+                run_id=context["run_id"],
+            )
         context["ti"].xcom_push(key=spec.task_stem, value=result.manifest_uri)
         if window.high is not None:
             context["ti"].xcom_push(key=f"{spec.task_stem}__watermark", value=window.high)
@@ -121,6 +125,36 @@ class SqlToLakeOperator(_HeadwaterOperator):
             "bytes": result.bytes,
             "window": window.description,
         }
+
+    def _unload(
+        self, conn: Any, source: Any, query: str, params: list[Any], lake: Any, prefix: str, when: datetime, run_id: str
+    ) -> Any:
+        """Redshift cannot stream out: UNLOAD in parallel to the S3 lake with the window's values inlined."""
+        import psycopg
+
+        from headwater.airflow.connections import aws_credentials
+        from headwater.errors import SourceError
+        from headwater.lake import S3Lake
+        from headwater.sources.redshift_unload import unload_query_to_lake
+
+        if not isinstance(lake, S3Lake):
+            raise SourceError(f"{self.spec.table}: exporting from Redshift (UNLOAD) needs an s3:// lake")
+        extra = conn.extra_dejson or {}
+        role = extra.get("iam_role")
+        with psycopg.connect(**source.conninfo) as pg:
+            literal = psycopg.ClientCursor(pg).mogrify(query, params or None)
+        return unload_query_to_lake(
+            source.conninfo,
+            literal,
+            lake,
+            prefix,
+            fmt=self.spec.format,
+            iam_role=role,
+            credentials=None if role else aws_credentials(extra.get("aws_conn_id") or self.defaults.aws_conn_id),
+            target=str(self.spec.target),
+            logical_date=when.isoformat(),
+            run_id=run_id,
+        )
 
 
 class AdvanceWatermarkOperator(_HeadwaterOperator):

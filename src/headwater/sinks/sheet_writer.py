@@ -103,7 +103,7 @@ class _Writer:
         self.started = time.monotonic()
         # Set from the metadata: cells of every tab, the target's cells, the minimum grid of the result.
         self.used = self.old = 0
-        self.min_rows = self.cols = len(self.header)
+        self.min_rows, self.cols = 1, len(self.header)
 
     def error(self, what: str) -> SheetWriteError:
         return SheetWriteError(f"{self.label}, tab {self.tab!r}: {what}")
@@ -128,11 +128,12 @@ class _Writer:
         if width == 0:
             raise self.error("the header has no columns")
         target = self.open()
-        if isinstance(rows, Sized):
-            self.fits(1 + len(rows), exact=True)
+        known = 1 + len(rows) if isinstance(rows, Sized) else 0  # a known length sizes the staging tab at once
+        if known:
+            self.fits(known, exact=True)
         it = iter(rows)
         first = self.chunk(it, chunk_rows, 1)
-        grid_rows = max(1 + len(first), self.min_rows)
+        grid_rows = max(known, 1 + len(first), self.min_rows)
         self.fits(grid_rows)
         title = f"_hw_stage_{self.tab[:80]}_{secrets.token_hex(4)}"
         props = {"title": title, "hidden": True, "gridProperties": {"rowCount": grid_rows, "columnCount": self.cols}}
@@ -144,7 +145,7 @@ class _Writer:
         try:
             while chunk:
                 end = start + len(chunk) - 1
-                if end > grid_rows:
+                if end > grid_rows:  # streaming: grow the staging grid by exactly this chunk
                     self.fits(end)
                     grid_rows = end
                     self.batch("growing the staging tab", _resize(stage, grid_rows, self.cols))
@@ -159,10 +160,11 @@ class _Writer:
                 if progress is not None:
                     progress(written)
                 chunk = self.chunk(it, chunk_rows, start - 1)
-            whole = {"startRowIndex": 0, "endRowIndex": grid_rows, "startColumnIndex": 0, "endColumnIndex": self.cols}
+            size = max(1 + written, self.min_rows)  # the staging grid may be larger if len(rows) overstated
+            whole = {"startRowIndex": 0, "endRowIndex": size, "startColumnIndex": 0, "endColumnIndex": self.cols}
             self.batch(
                 "publishing the staging tab",
-                _resize(target, grid_rows, self.cols),
+                _resize(target, size, self.cols),
                 {
                     "copyPaste": {
                         "source": {"sheetId": stage, **whole},
@@ -176,10 +178,8 @@ class _Writer:
             self.drop(stage, title)
             raise
         seconds = time.monotonic() - self.started
-        log.info(
-            "%s tab %r: replaced with %d rows x %d columns in %.1f s (%d requests)",
-            *(self.label, self.tab, written, width, seconds, self.requests),
-        )
+        what = "%s tab %r: replaced with %d rows x %d columns in %.1f s (%d requests)"
+        log.info(what, self.label, self.tab, written, width, seconds, self.requests)
         return SheetWriteResult(self.key, self.tab, written, width, seconds, self.requests)
 
     def open(self) -> int:
@@ -200,15 +200,14 @@ class _Writer:
         self.cols = max(self.cols, int(grid.get("frozenColumnCount", 0)) + 1)
         return int(target.get("sheetId", 0))
 
-    def fits(self, grid_rows: int, exact: bool = False) -> None:
+    def fits(self, sheet_rows: int, exact: bool = False) -> None:
         """Fail unless the peak fits in MAX_CELLS: while publishing, the staging tab and the resized target coexist."""
-        grid_rows = max(grid_rows, self.min_rows)
-        staged = grid_rows * self.cols
+        staged = max(sheet_rows, self.min_rows) * self.cols
         peak = self.used + staged + max(0, staged - self.old)
         if peak > MAX_CELLS:
             many = "" if exact else "at least "
             raise self.error(
-                f"result of {many}{grid_rows - 1} rows x {self.cols} columns does not fit: replacing the tab needs "
+                f"result of {many}{sheet_rows - 1} rows x {self.cols} columns does not fit: replacing the tab needs "
                 f"{peak} cells at its peak (the staging tab included, {self.used} in use now) and a spreadsheet "
                 f"holds at most {MAX_CELLS} cells"
             )
