@@ -173,6 +173,28 @@ class TableSource(_Model):
         return f"{self.target.schema}__{self.target.table}"
 
 
+class SheetExport(_Model):
+    """A warehouse query written back into a Google Sheet tab (replacing its contents atomically)."""
+
+    name: str
+    query: str
+    spreadsheet: str
+    tab: str
+    chunk_rows: int = Field(default=5000, ge=1)
+    sheets_conn_id: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_identifier(value, "sheet export name")
+
+    @field_validator("spreadsheet")
+    @classmethod
+    def _spreadsheet(cls, value: str) -> str:
+        spreadsheet_key(value)
+        return value
+
+
 class Defaults(_Model):
     """Where things live; every key is optional and falls back to the embedded defaults."""
 
@@ -195,11 +217,15 @@ class Pipeline(_Model):
     tags: list[str] = Field(default_factory=list)
     sheets: list[SheetSource] = Field(default_factory=list)
     tables: list[TableSource] = Field(default_factory=list)
+    sheet_exports: list[SheetExport] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
-        if not self.sheets and not self.tables:
-            raise ValueError("a pipeline needs at least one entry under 'sheets' or 'tables'")
+        if not self.sheets and not self.tables and not self.sheet_exports:
+            raise ValueError("a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'")
+        names = [e.name for e in self.sheet_exports]
+        if len(set(names)) != len(names):
+            raise ValueError("sheet_exports names must be unique in a pipeline")
         seen: set[str] = set()
         for stem, table in [(s.task_stem, s.table) for s in self.sheets] + [
             (t.task_stem, t.table) for t in self.tables

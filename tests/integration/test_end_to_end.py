@@ -141,3 +141,41 @@ pipelines:
     assert run.state == "failed"
     with warehouse.session() as conn:
         assert warehouse._run(conn, f'SELECT campaign_id, spend, ctr FROM "{pg_schema}".budget ORDER BY 1') == budget
+
+
+def test_warehouse_query_written_back_to_a_sheet(
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sheets: Any,
+    service_account_info: dict[str, Any],
+) -> None:
+    """Load the sample Orders tab, then write a summary query into a Google Sheet tab (the course's SQL_to_Sheet)."""
+    import json
+
+    key = "1WriteBackSheetKey"
+    sheets.add_spreadsheet(key, {"Summary": [["old", "contents"]] + [["x", str(i)] for i in range(50)]})
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(f"""
+pipelines:
+  report:
+    retries: 0
+    sheets:
+      - {{workbook: {REPO / "examples" / "sample_workbook.xlsx"}, tab: Orders, table: raw.orders,
+          clean: {{currency: [amount], percent: [discount]}}}}
+    sheet_exports:
+      - name: orders_by_region
+        query: "SELECT region, count(*) AS orders, sum(amount) AS amount FROM raw.orders GROUP BY 1 ORDER BY 1"
+        spreadsheet: {key}
+        tab: Summary
+""")
+    extra = {"keyfile_dict": service_account_info, "api_base": sheets.url, "retry_first_wait": 0.01}
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_SHEETS_DEFAULT", json.dumps({"conn_type": "generic", "extra": extra}))
+    run = run_dag("report", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
+    assert run.state == "success"
+    values = sheets.tab_values(key, "Summary")
+    assert values[0] == ["region", "orders", "amount"]
+    assert [row[0] for row in values[1:]] == ["APAC", "EMEA", "NA"]
+    assert sum(int(row[1]) for row in values[1:]) == 240
+    assert len(values) == 4  # the 51 old rows are gone

@@ -61,21 +61,23 @@ def test_replaces_longer_content_and_keeps_the_tab(book: Any, client: Any) -> No
         [1, "김민준", Decimal("1234.50"), True, dt.date(2024, 1, 5), dt.datetime(2024, 1, 5, 9, 30), None],
         [2, None, Decimal("1E+3"), False, None, None, "=1+1"],
         [2**60, "서울", 0.125, None, dt.date(2026, 12, 31), None, ""],
+        [4, "", Decimal("12345678901234567.89"), None, None, None, None],  # no double holds it: text
     ]
     result = write_rows_to_sheet(client, KEY, "Report", header, rows)
     assert book.tab_values(KEY, "Report") == [
         header,
-        [1, "김민준", "1234.50", True, "2024-01-05", "2024-01-05T09:30:00"],
-        [2, "", "1000", False, "", "", "=1+1"],
+        [1, "김민준", 1234.5, True, "2024-01-05", "2024-01-05T09:30:00"],
+        [2, "", 1000.0, False, "", "", "=1+1"],
         ["1152921504606846976", "서울", 0.125, "", "2026-12-31"],
+        [4, "", "12345678901234567.89"],
     ]
-    assert (result.spreadsheet, result.tab, result.rows, result.columns) == (KEY, "Report", 3, 7)
+    assert (result.spreadsheet, result.tab, result.rows, result.columns) == (KEY, "Report", 4, 7)
     assert result.requests == 4 == len(book.requests)  # metadata, addSheet, one values write, publish
     after = tabs(client)
     assert list(after) == ["Report", "Lookup"]  # no staging tab left behind
     assert after["Report"]["sheetId"] == before["Report"]["sheetId"] == 0
     assert after["Report"]["index"] == 0
-    assert after["Report"]["gridProperties"] == {"rowCount": 4, "columnCount": 7}
+    assert after["Report"]["gridProperties"] == {"rowCount": 5, "columnCount": 7}
     assert book.tab_values(KEY, "Lookup") == [["=COUNTA(Report!A:A)"]]
 
 

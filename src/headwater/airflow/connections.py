@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.config import Defaults
@@ -131,13 +132,13 @@ def lake_from_url(url: str, aws_conn_id: str = "aws_default") -> Lake:
     return LocalLake(url)
 
 
-def sheets_client(conn_id: str) -> gspread.Client:
+def sheets_client(conn_id: str, scopes: Sequence[str] | None = None) -> gspread.Client:
     """A gspread client from the Connection holding a service-account JSON key.
 
     The key may sit in the extra as ``keyfile_dict`` (as the Google provider keeps it) or as the
     Connection's password. Extra ``api_base`` points the client at another endpoint (a proxy, a test server).
     """
-    from headwater.sources.sheets import RetryPolicy, connect
+    from headwater.sources.sheets import READ_SCOPES, RetryPolicy, connect
 
     conn = get_connection(conn_id)
     if conn is None:
@@ -158,4 +159,10 @@ def sheets_client(conn_id: str) -> gspread.Client:
         first_wait=float(extra.get("retry_first_wait", RetryPolicy.first_wait)),
         max_wait=float(extra.get("retry_max_wait", RetryPolicy.max_wait)),
     )
-    return connect(info, api_base=extra.get("api_base"), retry=retry, timeout=float(extra.get("timeout", 60)))
+    return connect(
+        info,
+        api_base=extra.get("api_base"),
+        retry=retry,
+        timeout=float(extra.get("timeout", 60)),
+        scopes=scopes or READ_SCOPES,
+    )

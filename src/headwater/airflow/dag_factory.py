@@ -17,6 +17,7 @@ from headwater.airflow.operators import (
     RowCountCheckOperator,
     SheetsToLakeOperator,
     SqlToLakeOperator,
+    WarehouseToSheetOperator,
 )
 from headwater.config import LoadedConfig, Pipeline, load_config
 from headwater.pipeline import group_sources
@@ -48,6 +49,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             "retry_exponential_backoff": True,
         },
     ) as dag:
+        checks: list[Any] = []
         for group in group_sources(loaded, pipeline):
             extract = SheetsToLakeOperator(
                 task_id=group.task_id,
@@ -66,6 +68,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 load = LakeToWarehouseOperator(task_id=f"load__{source.task_stem}", **common)
                 check = RowCountCheckOperator(task_id=f"check__{source.task_stem}", **common)
                 extract >> load >> check
+                checks.append(check)
         for spec in pipeline.tables:
             export = SqlToLakeOperator(
                 task_id=f"export__{spec.task_stem}",
@@ -83,6 +86,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             load = LakeToWarehouseOperator(task_id=f"load__{spec.task_stem}", **common)
             check = RowCountCheckOperator(task_id=f"check__{spec.task_stem}", **common)
             export >> load >> check
+            checks.append(check)
             if spec.incremental is not None and spec.incremental.mode == "watermark":
                 advance = AdvanceWatermarkOperator(
                     task_id=f"advance_watermark__{spec.task_stem}",
@@ -91,6 +95,14 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                     defaults=defaults,
                 )
                 check >> advance
+        for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
+            writer = WarehouseToSheetOperator(
+                task_id=f"write_sheet__{item.name}",
+                export=item,
+                defaults=defaults,
+                doc_md=f"Writes a query result into tab {item.tab!r}.",
+            )
+            checks >> writer
     return dag
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Context
 
-from headwater.config import Defaults, TableSource
+from headwater.config import Defaults, SheetExport, TableSource
 from headwater.pipeline import SourceGroup
 
 
@@ -185,6 +185,42 @@ class AdvanceWatermarkOperator(_HeadwaterOperator):
         )
         self.log.info("watermark of %s advanced to %s", self.spec.table, value)
         return str(value)
+
+
+class WarehouseToSheetOperator(_HeadwaterOperator):
+    """Run a warehouse query and write its result into a Google Sheet tab, never leaving the tab half-written."""
+
+    ui_color = "#e8daef"
+
+    def __init__(self, *, export: SheetExport, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.export = export
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from headwater.airflow.connections import sheets_client
+        from headwater.config import spreadsheet_key
+        from headwater.sinks.sheet_writer import write_rows_to_sheet
+        from headwater.sources.sheets import WRITE_SCOPES
+
+        export = self.export
+        client = sheets_client(export.sheets_conn_id or self.defaults.sheets_conn_id, scopes=WRITE_SCOPES)
+        with self._warehouse().query_rows(export.query, batch=export.chunk_rows) as (names, rows):
+            result = write_rows_to_sheet(
+                client,
+                spreadsheet_key(export.spreadsheet),
+                export.tab,
+                names,
+                rows,
+                chunk_rows=export.chunk_rows,
+                progress=lambda n: self.log.info("%s: %d rows written to the staging tab", export.name, n),
+            )
+        return {
+            "spreadsheet": result.spreadsheet,
+            "tab": result.tab,
+            "rows": result.rows,
+            "columns": result.columns,
+            "seconds": result.seconds,
+        }
 
 
 class LakeToWarehouseOperator(_HeadwaterOperator):

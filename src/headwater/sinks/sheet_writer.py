@@ -54,7 +54,8 @@ class SheetWriteResult:
 
 
 def cell_value(value: object) -> object:
-    """A value for a RAW write: None -> "", bool and numbers as is, Decimal/date/datetime/time -> ISO text."""
+    """A value for a RAW write: None -> "", bool and numbers as is (Decimal too when a double holds it exactly),
+    date/datetime/time -> ISO text."""
     if value is None:
         return ""
     if isinstance(value, bool | str):
@@ -63,6 +64,10 @@ def cell_value(value: object) -> object:
         number = int(value)
         return number if abs(number) <= _EXACT_INT else str(number)
     if isinstance(value, Decimal):
+        # A number when a double holds it exactly enough to print the same (sums, prices); text otherwise.
+        as_float = float(value)
+        if value.is_finite() and Decimal(repr(as_float)) == value:
+            return as_float
         return format(value, "f")  # plain notation: Decimal("1E+3") -> "1000"
     if isinstance(value, numbers.Real):
         real = float(value)

@@ -163,6 +163,27 @@ class Warehouse(ABC):
             existing = self.existing_columns(conn, target)
             return None if existing is None else list(existing)
 
+    @contextlib.contextmanager
+    def query_rows(self, sql: str, batch: int = 5000) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
+        """Column names and a lazy row iterator for a read query, fetched in batches (not all at once)."""
+        with self.session() as conn:
+            try:
+                cursor = self._stream_cursor(conn, sql)
+                names = [d[0] for d in cursor.description or []]
+
+                def rows() -> Iterator[Sequence[Any]]:
+                    while chunk := cursor.fetchmany(batch):
+                        yield from chunk
+
+                yield names, rows()
+            except self._db_errors as exc:
+                raise WarehouseError(f"{self.describe()}: query failed: {safe_db_message(exc)}") from None
+
+    def _stream_cursor(self, conn: Any, sql: str) -> Any:
+        cursor = conn.cursor()
+        cursor.execute(sql)
+        return cursor
+
     def existing_columns(self, conn: Any, target: TableName) -> dict[str, ColumnType | None] | None:
         """The table's columns in order with their logical types, or None if there is no such table."""
         rows = self._run(

@@ -77,6 +77,9 @@ class DuckDBWarehouse(Warehouse):
         cursor = conn.execute(sql.replace("%s", "?"), list(params))
         return cursor.fetchall() if cursor.description else []
 
+    def _stream_cursor(self, conn: Any, sql: str) -> Any:
+        return conn.execute(sql)
+
     def type_sql(self, ctype: ColumnType) -> str:
         return {
             "integer": "BIGINT",

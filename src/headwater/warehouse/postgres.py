@@ -86,6 +86,11 @@ class PostgresWarehouse(Warehouse):
             cur.execute(sql, list(params) or None)
             return cur.fetchall() if cur.description else []
 
+    def _stream_cursor(self, conn: Any, sql: str) -> Any:
+        cursor = conn.cursor(name="headwater_rows")  # server-side: rows arrive as they are fetched
+        cursor.execute(sql)
+        return cursor
+
     def type_sql(self, ctype: ColumnType) -> str:
         return {
             "integer": "BIGINT",
