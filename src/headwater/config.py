@@ -126,6 +126,9 @@ class Incremental(_Model):
     column: str
     mode: Literal["watermark", "interval"] = "watermark"
     initial: str | None = None  # lower bound for the very first watermark run; None = everything
+    # interval mode: the window ending at the logical date, for schedules whose runs carry no data
+    # interval (Airflow 3's default cron timetable); a schedule with data intervals uses those.
+    window_hours: float | None = Field(default=None, gt=0)
 
     @field_validator("column")
     @classmethod

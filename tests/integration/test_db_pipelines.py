@@ -118,3 +118,31 @@ pipelines:
     second = next((hw_home / "lake" / pg_schema / "orders" / "2026-01-06").iterdir()) / "_manifest.json"
     assert json.loads(second.read_text())["rows"] <= 3  # only the window, not the whole table
     assert json.loads(watermark.read_text())["value"].startswith("2026-01-02 00:00:01")
+
+
+def test_interval_mode_backfills_one_logical_date_at_a_time(airflow_db: Path, hw_home: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             pg_conninfo: dict[str, Any], pg_schema: str,
+                                                             app_schema: str) -> None:
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(f"""
+pipelines:
+  app_daily:
+    schedule: "@daily"
+    retries: 0
+    tables:
+      - {{conn_id: app_pg, source_table: {app_schema}.orders, table: {pg_schema}.orders, load: append,
+          incremental: {{column: updated_at, mode: interval, window_hours: 1}}}}
+""")
+    pg_conn = {"conn_type": "postgres", "host": "127.0.0.1", "port": 5432, "schema": "test", "login": "postgres"}
+    monkeypatch.setenv("AIRFLOW_CONN_APP_PG", json.dumps(pg_conn))
+    monkeypatch.setenv("AIRFLOW_CONN_HEADWATER_WAREHOUSE", json.dumps(pg_conn))
+    warehouse = PostgresWarehouse(pg_conninfo)
+    target = TableName(pg_schema, "orders")
+    # orders 1..100 were updated at 2026-01-01 00:01 .. 01:40: the hour ending 01:00 holds 1..59 (60 is at 01:00)
+    for _ in range(2):  # a rerun of the same logical date changes nothing
+        assert run_dag("app_daily", datetime(2026, 1, 1, 1, tzinfo=UTC), monkeypatch, config).state == "success"
+        assert warehouse.row_count(target) == 59
+    assert run_dag("app_daily", datetime(2026, 1, 1, 2, tzinfo=UTC), monkeypatch, config).state == "success"
+    assert warehouse.row_count(target) == 100
+    assert warehouse.row_count(target, batch="2026-01-01T020000") == 41

@@ -96,8 +96,7 @@ class SqlToLakeOperator(_HeadwaterOperator):
         watermark = None
         if spec.incremental is not None and spec.incremental.mode == "watermark":
             watermark = read_watermark(lake, watermark_uri(lake, self.dag_id, spec.target))
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
-        interval: tuple[datetime, datetime] = (start, end) if start is not None and end is not None else (when, when)
+        interval = self._interval(context, when)
         window = plan_export(source, spec, watermark=watermark, interval=interval)
         self.log.info("exporting %s from %s: %s", spec.table, source.label, window.description)
         prefix = lake.run_prefix(spec.target, when, context["run_id"])
@@ -125,6 +124,24 @@ class SqlToLakeOperator(_HeadwaterOperator):
             "bytes": result.bytes,
             "window": window.description,
         }
+
+    def _interval(self, context: Context, when: datetime) -> tuple[datetime, datetime] | None:
+        """The run's data interval, or ``window_hours`` back from the logical date when the run has none."""
+        from datetime import timedelta
+
+        from headwater.errors import HeadwaterError
+
+        inc = self.spec.incremental
+        if inc is None or inc.mode != "interval":
+            return None
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        if start is not None and end is not None and start < end:
+            return start, end
+        if inc.window_hours is None:
+            raise HeadwaterError(
+                f"{self.spec.table}: interval mode needs a schedule with data intervals, or incremental.window_hours"
+            )
+        return when - timedelta(hours=inc.window_hours), when
 
     def _unload(
         self, conn: Any, source: Any, query: str, params: list[Any], lake: Any, prefix: str, when: datetime, run_id: str
