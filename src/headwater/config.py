@@ -39,20 +39,12 @@ class Cleaning(_Model):
     percent: list[str] = Field(default_factory=list, description="'12.5%' -> 0.125")
 
 
-class SheetSource(_Model):
-    """One tab (Google Sheet or local workbook) loaded into one warehouse table."""
+class _LoadTarget(_Model):
+    """What every source entry shares: the warehouse table it loads, how, and on which keys."""
 
-    spreadsheet: str | None = None
-    workbook: str | None = None
-    tab: str | None = None
     table: str
     load: LoadMethod = LoadMethod.REPLACE
     keys: list[str] = Field(default_factory=list)
-    columns: dict[str, str] = Field(default_factory=dict)
-    clean: Cleaning = Field(default_factory=Cleaning)
-    allow_empty: bool = False
-    render: Literal["formatted", "unformatted"] = "formatted"
-    sheets_conn_id: str | None = None
 
     @field_validator("table")
     @classmethod
@@ -63,19 +55,47 @@ class SheetSource(_Model):
             raise ValueError(str(exc)) from None
         return value
 
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: list[str]) -> list[str]:
+        for name in value:
+            validate_identifier(name, "key column")
+        return value
+
+    @model_validator(mode="after")
+    def _keys_for_upsert(self) -> _LoadTarget:
+        if self.load == LoadMethod.UPSERT and not self.keys:
+            raise ValueError("load 'upsert' needs 'keys'")
+        return self
+
+    @property
+    def target(self) -> TableName:
+        return TableName.parse(self.table)
+
+    @property
+    def task_stem(self) -> str:
+        """The table as a task-id fragment: ``schema__table``."""
+        return f"{self.target.schema}__{self.target.table}"
+
+
+class SheetSource(_LoadTarget):
+    """One tab (Google Sheet or local workbook) loaded into one warehouse table."""
+
+    spreadsheet: str | None = None
+    workbook: str | None = None
+    tab: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+    clean: Cleaning = Field(default_factory=Cleaning)
+    allow_empty: bool = False
+    render: Literal["formatted", "unformatted"] = "formatted"
+    sheets_conn_id: str | None = None
+
     @field_validator("columns")
     @classmethod
     def _columns(cls, value: dict[str, str]) -> dict[str, str]:
         for name, spec in value.items():
             validate_identifier(name, "column")
             ColumnType.parse(spec)
-        return value
-
-    @field_validator("keys")
-    @classmethod
-    def _keys(cls, value: list[str]) -> list[str]:
-        for name in value:
-            validate_identifier(name, "key column")
         return value
 
     @model_validator(mode="after")
@@ -92,18 +112,7 @@ class SheetSource(_Model):
                 raise ValueError(f"workbook must be a .xlsx or .csv file, not {suffix or 'no extension'!r}")
             if suffix == ".xlsx" and not self.tab:
                 raise ValueError("'tab' is required for a .xlsx workbook")
-        if self.load == LoadMethod.UPSERT and not self.keys:
-            raise ValueError("load 'upsert' needs 'keys'")
         return self
-
-    @property
-    def target(self) -> TableName:
-        return TableName.parse(self.table)
-
-    @property
-    def task_stem(self) -> str:
-        target = self.target
-        return f"{target.schema}__{target.table}"
 
     def rules(self) -> TableRules:
         return TableRules(
@@ -136,21 +145,15 @@ class Incremental(_Model):
         return validate_identifier(value, "incremental column")
 
 
-class TableSource(_Model):
+class TableSource(_LoadTarget):
     """A query (or a whole table) from a database, exported to the lake and loaded into one warehouse table."""
 
     conn_id: str
     query: str | None = None
     source_table: str | None = None
-    table: str
-    load: LoadMethod = LoadMethod.REPLACE
-    keys: list[str] = Field(default_factory=list)
     incremental: Incremental | None = None
     format: Literal["csv.gz", "csv.zst", "parquet"] = "csv.gz"
     rows_per_part: int = Field(default=1_000_000, ge=1)
-
-    _table = field_validator("table")(SheetSource._table.__func__)  # type: ignore[attr-defined]
-    _keys = field_validator("keys")(SheetSource._keys.__func__)  # type: ignore[attr-defined]
 
     @model_validator(mode="after")
     def _shape(self) -> TableSource:
@@ -161,19 +164,9 @@ class TableSource(_Model):
                 TableName.parse(self.source_table)
             except IdentifierError as exc:
                 raise ValueError(str(exc)) from None
-        if self.load == LoadMethod.UPSERT and not self.keys:
-            raise ValueError("load 'upsert' needs 'keys'")
         if self.incremental is not None and self.load == LoadMethod.REPLACE:
             raise ValueError("an incremental export must load by 'upsert' (or 'append'), not 'replace'")
         return self
-
-    @property
-    def target(self) -> TableName:
-        return TableName.parse(self.table)
-
-    @property
-    def task_stem(self) -> str:
-        return f"{self.target.schema}__{self.target.table}"
 
 
 class SheetExport(_Model):

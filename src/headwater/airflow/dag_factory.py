@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG
+from airflow.sdk import DAG, BaseOperator
 
 from headwater.airflow.operators import (
     AdvanceWatermarkOperator,
@@ -19,7 +19,7 @@ from headwater.airflow.operators import (
     SqlToLakeOperator,
     WarehouseToSheetOperator,
 )
-from headwater.config import LoadedConfig, Pipeline, load_config
+from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
 from headwater.pipeline import group_sources
 
 
@@ -57,18 +57,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 defaults=defaults,
                 doc_md=f"Reads {group.label} and stages its tables in the lake.",
             )
-            for source in group.sources:
-                common: dict[str, Any] = {
-                    "extract_task_id": group.task_id,
-                    "stem": source.task_stem,
-                    "method": source.load.value,
-                    "keys": source.keys,
-                    "defaults": defaults,
-                }
-                load = LakeToWarehouseOperator(task_id=f"load__{source.task_stem}", **common)
-                check = RowCountCheckOperator(task_id=f"check__{source.task_stem}", **common)
-                extract >> load >> check
-                checks.append(check)
+            checks += [_load_and_check(extract, source, defaults) for source in group.sources]
         for spec in pipeline.tables:
             export = SqlToLakeOperator(
                 task_id=f"export__{spec.task_stem}",
@@ -76,16 +65,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 defaults=defaults,
                 doc_md=f"Exports {spec.source_table or 'a query'} from `{spec.conn_id}`.",
             )
-            common = {
-                "extract_task_id": export.task_id,
-                "stem": spec.task_stem,
-                "method": spec.load.value,
-                "keys": spec.keys,
-                "defaults": defaults,
-            }
-            load = LakeToWarehouseOperator(task_id=f"load__{spec.task_stem}", **common)
-            check = RowCountCheckOperator(task_id=f"check__{spec.task_stem}", **common)
-            export >> load >> check
+            check = _load_and_check(export, spec, defaults)
             checks.append(check)
             if spec.incremental is not None and spec.incremental.mode == "watermark":
                 advance = AdvanceWatermarkOperator(
@@ -104,6 +84,21 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             )
             checks >> writer
     return dag
+
+
+def _load_and_check(upstream: BaseOperator, source: SheetSource | TableSource, defaults: Defaults) -> BaseOperator:
+    """``upstream >> load__<table> >> check__<table>``; returns the check."""
+    common: dict[str, Any] = {
+        "extract_task_id": upstream.task_id,
+        "stem": source.task_stem,
+        "method": source.load.value,
+        "keys": source.keys,
+        "defaults": defaults,
+    }
+    load = LakeToWarehouseOperator(task_id=f"load__{source.task_stem}", **common)
+    check = RowCountCheckOperator(task_id=f"check__{source.task_stem}", **common)
+    upstream >> load >> check
+    return check
 
 
 def _doc(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> str:
