@@ -15,7 +15,7 @@ $(UV):
 	$(CURDIR)/.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
 demo: $(VENV)/.synced  ## load every demo pipeline into the local DuckDB warehouse and show the tables
@@ -34,8 +34,9 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.synced  ## benchmarks; results land in docs/benchmarks.md
-	$(UV) sync --frozen --quiet --group bench
+	$(UV) sync --frozen --quiet --compile-bytecode --group bench
 	$(VENV)/bin/python bench/parse_dags.py
+	$(VENV)/bin/python bench/export.py
 	$(VENV)/bin/python bench/demo_time.py
 
 airflow-ui: $(VENV)/.synced  ## scheduler + api-server + UI on http://127.0.0.1:8080 over the same config
