@@ -9,7 +9,6 @@ nothing; what an earlier attempt of the same run left under the prefix is remove
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import tempfile
@@ -21,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from headwater.errors import HeadwaterError, LakeError
-from headwater.lake import Lake
+from headwater.errors import HeadwaterError
+from headwater.lake import Lake, sha256_file
 from headwater.sources.sql import RowStream, SqlSource
 from headwater.staging import MANIFEST_NAME, Manifest, Part, csv_line
 from headwater.table import Column
@@ -218,20 +217,15 @@ class _PartWriter:
         return rows, raw, None
 
     def _upload(self, path: Path, rows: int) -> None:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        checksum = sha256_file(path)
         size = path.stat().st_size
         uri = f"{self.prefix}/{path.name}"
         try:
             self.lake.write_file(uri, path)
-        except LakeError:
-            raise
         finally:
             path.unlink(missing_ok=True)
         with self._lock:
-            self.parts.append(Part(uri=uri, rows=rows, bytes=size, sha256=digest.hexdigest()))
+            self.parts.append(Part(uri=uri, rows=rows, bytes=size, sha256=checksum))
             self.rows += rows
             self.bytes += size
             done, total_rows, total_bytes = len(self.parts), self.rows, self.bytes
@@ -302,7 +296,7 @@ class _ParquetPart:
         self.zoned = [c.name for c in columns if c.type.kind == "timestamptz"]
         read_types = pa.schema([pa.field(f.name, pa.string()) if f.name in self.zoned else f for f in self.schema])
         self.read = pacsv.read_csv
-        self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns])
+        self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns], use_threads=False)
         self.parse_options = pacsv.ParseOptions(newlines_in_values=True)
         self.convert_options = pacsv.ConvertOptions(
             column_types=read_types,
