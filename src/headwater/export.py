@@ -74,9 +74,6 @@ def export_query_to_lake(
         raise HeadwaterError(f"unknown export format {opts.format!r}; use one of {', '.join(FORMATS)}")
     started = time.monotonic()
     prefix = prefix.rstrip("/")
-    removed = lake.clear(prefix)
-    if removed:
-        log.info("removed %d objects an earlier attempt left under %s", removed, prefix)
     try:
         with tempfile.TemporaryDirectory(prefix="headwater-export-") as tmp, source.stream(query, params) as stream:
             writer = _PartWriter(stream.columns, opts, Path(tmp), lake, prefix, progress)
@@ -145,9 +142,11 @@ class _PartWriter:
         self._slots = threading.BoundedSemaphore(opts.parts_in_flight)
         self._uploads: list[Future[None]] = []
         self._error: BaseException | None = None
+        self._cleared: Future[None]
 
     def run(self, stream: RowStream) -> None:
         pool = ThreadPoolExecutor(max_workers=self.opts.parts_in_flight, thread_name_prefix="headwater-upload")
+        self._cleared = pool.submit(self._clear)  # overlaps the source's first rows; uploads wait for it
         worker = threading.Thread(target=self._write_parts, args=(pool,), name="headwater-compress", daemon=True)
         worker.start()
         try:
@@ -216,7 +215,13 @@ class _PartWriter:
                 item = next(chunks, None)
         return rows, raw, None
 
+    def _clear(self) -> None:
+        removed = self.lake.clear(self.prefix)
+        if removed:
+            log.info("removed %d objects an earlier attempt left under %s", removed, self.prefix)
+
     def _upload(self, path: Path, rows: int) -> None:
+        self._cleared.result()
         checksum = sha256_file(path)
         size = path.stat().st_size
         uri = f"{self.prefix}/{path.name}"
