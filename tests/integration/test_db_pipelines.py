@@ -120,10 +120,15 @@ pipelines:
     assert json.loads(watermark.read_text())["value"].startswith("2026-01-02 00:00:01")
 
 
-def test_interval_mode_backfills_one_logical_date_at_a_time(airflow_db: Path, hw_home: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             pg_conninfo: dict[str, Any], pg_schema: str,
-                                                             app_schema: str) -> None:
+def test_interval_mode_backfills_one_logical_date_at_a_time(
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_conninfo: dict[str, Any],
+    pg_schema: str,
+    app_schema: str,
+) -> None:
     config = tmp_path / "pipelines.yaml"
     config.write_text(f"""
 pipelines:
