@@ -254,7 +254,8 @@ def export(
     source: Annotated[
         str,
         typer.Option(
-            help="postgresql://user:pass@host:port/db, mysql://user:pass@host/db, or duckdb:///path/to/file.duckdb"
+            help="an Airflow Connection id, or a URL: postgresql://user:pass@host:port/db, "
+            "mysql://user:pass@host/db, duckdb:///path/to/file.duckdb"
         ),
     ],
     to: Annotated[str, typer.Option(help="s3://bucket/prefix, file:///path or a local folder")],
@@ -316,6 +317,14 @@ def _source_from_url(url: str) -> Any:
 
     from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
 
+    if "://" not in url:  # an Airflow Connection id (env var, secrets backend or metadata DB)
+        _prepare_env(None)
+        from headwater.airflow.connections import get_connection, sql_source_from_connection
+
+        conn = get_connection(url)
+        if conn is None:
+            raise HeadwaterError(f"--source: no Airflow Connection {url!r}, and not a URL")
+        return sql_source_from_connection(conn)
     parsed = urlparse(url)
     scheme = parsed.scheme.split("+")[0]
     if scheme == "duckdb":
