@@ -22,8 +22,8 @@ from typing import IO, Any
 
 from headwater.errors import HeadwaterError
 from headwater.lake import Lake, sha256_file
-from headwater.sources.sql import RowStream, SqlSource
-from headwater.staging import MANIFEST_NAME, Manifest, Part, csv_line
+from headwater.sources.sql import SqlSource
+from headwater.staging import MANIFEST_NAME, Manifest, Part, RowStream, csv_line
 from headwater.table import Column
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,40 @@ def export_query_to_lake(
     progress: Progress | None = None,
 ) -> ExportResult:
     """Export ``query`` from ``source`` into parts and a manifest under ``prefix``; return what was written."""
+    with source.stream(query, params) as stream:
+        return write_stream_to_lake(
+            stream,
+            lake,
+            prefix,
+            label=source.label,
+            options=options,
+            target=target,
+            logical_date=logical_date,
+            run_id=run_id,
+            progress=progress,
+        )
+
+
+def write_stream_to_lake(
+    stream: RowStream,
+    lake: Lake,
+    prefix: str,
+    *,
+    label: str,
+    options: ExportOptions | None = None,
+    target: str = "",
+    logical_date: str = "",
+    run_id: str = "",
+    progress: Progress | None = None,
+) -> ExportResult:
+    """Write a RowStream as rotating parts, then the manifest; on failure remove the parts again."""
     opts = options or ExportOptions()
     if opts.format not in FORMATS:
         raise HeadwaterError(f"unknown export format {opts.format!r}; use one of {', '.join(FORMATS)}")
     started = time.monotonic()
     prefix = prefix.rstrip("/")
     try:
-        with tempfile.TemporaryDirectory(prefix="headwater-export-") as tmp, source.stream(query, params) as stream:
+        with tempfile.TemporaryDirectory(prefix="headwater-export-") as tmp:
             writer = _PartWriter(stream.columns, opts, Path(tmp), lake, prefix, progress)
             writer.run(stream)
     except BaseException:
@@ -87,7 +114,7 @@ def export_query_to_lake(
     parts = sorted(writer.parts, key=lambda p: p.uri)
     manifest = Manifest(
         target=target,
-        source=source.label,
+        source=label,
         columns=[{"name": c.name, "type": c.type.to_json()} for c in stream.columns],
         rows=sum(p.rows for p in parts),
         parts=parts,

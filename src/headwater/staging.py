@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import gzip
-import itertools
 import json
 import logging
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from headwater.coltypes import ColumnType
 from headwater.errors import LakeError
 from headwater.identifiers import TableName
-from headwater.lake import Lake, sha256_file
+from headwater.lake import Lake
 from headwater.table import Column, TypedTable
 
 log = logging.getLogger(__name__)
@@ -76,31 +72,27 @@ def csv_line(values: Sequence[str | None]) -> str:
     return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
 
 
-def write_csv_parts(
-    rows: Iterable[list[str | None]], header: list[str], folder: Path, rows_per_part: int = ROWS_PER_PART
-) -> Iterator[tuple[Path, int]]:
-    """Write rows into numbered gzip CSV files with a header; yield each finished file and its row count.
+@dataclass
+class RowStream:
+    """An open result: its columns, and ``chunks(boundary)``: (CSV bytes of whole rows, row count) pairs.
 
-    Every text value is quoted and NULL is an unquoted empty field, so an empty string and NULL stay
-    apart and no value can be read as COPY's end-of-data marker. No rows still gives one part.
+    A chunk never straddles a multiple of ``boundary`` rows, so parts can rotate at exact row counts.
     """
-    remaining = iter(rows)
-    index = 0
-    while True:
-        path = folder / f"part-{index:05d}.csv.gz"
-        count = 0
-        with gzip.open(path, "wt", encoding="utf-8", newline="", compresslevel=6) as handle:
-            handle.write(csv_line(header))
-            for row in itertools.islice(remaining, rows_per_part):
-                handle.write(csv_line(row))
-                count += 1
-        if count == 0 and index > 0:
-            path.unlink()
-            return
-        yield path, count
-        if count < rows_per_part:
-            return
-        index += 1
+
+    columns: list[Column]
+    chunks: Callable[[int], Iterator[tuple[bytes, int]]]
+
+
+def table_stream(table: TypedTable) -> RowStream:
+    """A typed table as a RowStream (CSV chunks of whole rows), for the part writer."""
+
+    def chunks(boundary: int) -> Iterator[tuple[bytes, int]]:
+        step = min(boundary, 10_000)
+        for start in range(0, len(table.rows), step):
+            batch = table.rows[start : start + step]
+            yield "".join(csv_line(row) for row in batch).encode("utf-8"), len(batch)
+
+    return RowStream(table.columns, chunks)
 
 
 def stage_table(
@@ -117,31 +109,19 @@ def stage_table(
 
     Anything an earlier attempt of the same run left under the prefix is removed first.
     """
-    prefix = lake.run_prefix(target, logical_date, run_id)
-    removed = lake.clear(prefix)
-    if removed:
-        log.info("removed %d objects left by an earlier attempt under %s", removed, prefix)
-    parts: list[Part] = []
-    header = [c.name for c in table.columns]
-    with tempfile.TemporaryDirectory(prefix="headwater-stage-") as tmp:
-        for path, rows in write_csv_parts(table.rows, header, Path(tmp), rows_per_part):
-            uri = f"{prefix}/{path.name}"
-            lake.write_file(uri, path)
-            parts.append(Part(uri=uri, rows=rows, bytes=path.stat().st_size, sha256=sha256_file(path)))
-            path.unlink()
-            log.info("staged part %d (%d rows) at %s", len(parts), rows, uri)
-    manifest = Manifest(
+    from headwater.export import ExportOptions, write_stream_to_lake  # the exporter builds on this module
+
+    result = write_stream_to_lake(
+        table_stream(table),
+        lake,
+        lake.run_prefix(target, logical_date, run_id),
+        label=source,
+        options=ExportOptions(format="csv.gz", rows_per_part=rows_per_part, parts_in_flight=2),
         target=str(target),
-        source=source,
-        columns=[{"name": c.name, "type": c.type.to_json()} for c in table.columns],
-        rows=sum(p.rows for p in parts),
-        parts=parts,
         logical_date=logical_date.isoformat(),
         run_id=run_id,
     )
-    uri = f"{prefix}/{MANIFEST_NAME}"
-    lake.write_bytes(uri, manifest.to_json().encode("utf-8"))
-    return uri
+    return result.manifest_uri
 
 
 def read_manifest(lake: Lake, uri: str) -> Manifest:

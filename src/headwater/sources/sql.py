@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -18,20 +17,10 @@ from typing import Any, Protocol
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError
 from headwater.identifiers import quote, validate_identifier
+from headwater.staging import RowStream
 from headwater.table import Column
 
 CHUNK_BYTES = 1 << 20
-
-
-@dataclass
-class RowStream:
-    """An open result: its columns, and ``chunks(boundary)``: (CSV bytes of whole rows, row count) pairs.
-
-    A chunk never straddles a multiple of ``boundary`` rows, so parts can rotate at exact row counts.
-    """
-
-    columns: list[Column]
-    chunks: Callable[[int], Iterator[tuple[bytes, int]]]
 
 
 class SqlSource(Protocol):
