@@ -54,7 +54,7 @@ op.execute(context={})
 LOAD = """
 import sys
 from headwater.lake import LocalLake
-from headwater.staging import read_manifest
+from headwater.parts import read_manifest
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
 kind, root, uri, where = sys.argv[1:5]
@@ -243,7 +243,7 @@ class Bench:
     def staged(self, scale: int) -> str | None:
         """A copy of the local csv.gz export's manifest, aimed at bench.pgbench_accounts; None without one."""
         from headwater.lake import LocalLake
-        from headwater.staging import Manifest, read_manifest
+        from headwater.parts import Manifest, read_manifest
 
         found = sorted((self.work / "out" / f"hw_{scale}").glob("**/_manifest.json"))
         if not found:

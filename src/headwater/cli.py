@@ -12,14 +12,16 @@ import sys
 import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from headwater.errors import HeadwaterError
+from headwater.signals import Terminated
 
 app = typer.Typer(
     help="headwater: Google Sheets and workbooks -> lake -> warehouse, on Apache Airflow 3.",
@@ -27,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
+errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one unbroken line per error, for logs and grep
 ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="pipelines file (default: $HEADWATER_CONFIG or ./config/pipelines.yaml)"),
@@ -51,8 +54,8 @@ def _prepare_env(config: Path | None, verbose: bool = False) -> None:
         warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")  # dag.test's in-process API
 
 
-def _fail(exc: Exception) -> None:
-    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+def _fail(exc: BaseException) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {escape(str(exc))}")
     raise typer.Exit(1)
 
 
@@ -305,6 +308,9 @@ def export(
             progress.update(bar, total=1, completed=1)
     except (HeadwaterError, ValueError) as exc:
         _fail(exc)
+    except Terminated:
+        errors.print("[bold red]stopped by SIGTERM[/]: this export's parts were removed; nothing was published")
+        raise typer.Exit(143) from None
     seconds = time.monotonic() - started
     console.print(
         f"{result.rows:,} rows in {result.parts} parts ({result.bytes / 1e6:.1f} MB {fmt}) in {seconds:.1f}s"

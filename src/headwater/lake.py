@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,16 +20,35 @@ from urllib.parse import unquote, urlparse
 
 from headwater.errors import LakeError
 from headwater.identifiers import TableName
+from headwater.scratch import scratch_folder
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def slug(text: str) -> str:
-    """A key-safe rendering of a run id: runs of other characters than ``A-Za-z0-9._=-`` become ``_``."""
-    return _UNSAFE.sub("_", text).strip("_") or "_"
+    """A key-safe rendering of a run id, never trusted as a path: one segment of ``A-Za-z0-9._=-``.
+
+    Other characters become ``_``, a leading dot or a run of dots becomes ``_`` (no ``.`` or ``..``
+    segment), and when anything was changed a short hash of the original keeps distinct ids apart.
+    """
+    cleaned = _DOTS.sub("_", _UNSAFE.sub("_", text)).strip("_")[:120] or "_"
+    if cleaned.startswith("."):
+        cleaned = "_" + cleaned[1:]
+    if cleaned != text:
+        cleaned += "-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return cleaned
+
+
+def check_relative_key(relative: str, uri: str) -> str:
+    """Refuse a key below a prefix that could reach outside it: ``.``/``..`` or empty segments, backslashes."""
+    segments = relative.split("/")
+    if not relative or "\\" in relative or any(s in ("", ".", "..") for s in segments):
+        raise LakeError(f"{uri}: a lake path may not contain '.', '..' or empty segments")
+    return relative
 
 
 def date_slug(logical_date: datetime) -> str:
@@ -71,18 +89,11 @@ class Lake(ABC):
     @contextlib.contextmanager
     def local_copy(self, uri: str) -> Iterator[Path]:
         """A local file with the object's bytes, for readers that need a path (DuckDB)."""
-        with tempfile.TemporaryDirectory(prefix="headwater-") as tmp:
-            path = Path(tmp) / uri.rsplit("/", 1)[-1]
+        with scratch_folder() as tmp:
+            path = tmp / uri.rsplit("/", 1)[-1]
             with self.open_read(uri) as src, path.open("wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
             yield path
-
-    def clear(self, prefix: str) -> int:
-        """Delete everything under ``prefix``; returns how many objects went."""
-        uris = self.list_uris(prefix)
-        if uris:
-            self.delete(uris)
-        return len(uris)
 
 
 class LocalLake(Lake):
@@ -96,7 +107,10 @@ class LocalLake(Lake):
         parsed = urlparse(uri)
         if parsed.scheme != "file":
             raise LakeError(f"{uri}: not a file:// URI of the local lake at {self.url}")
-        path = Path(unquote(parsed.path))
+        raw = unquote(parsed.path).rstrip("/")
+        if raw:
+            check_relative_key(raw.lstrip("/"), uri)
+        path = Path(os.path.normpath(raw or "/"))
         if path != self.root and self.root not in path.parents:
             raise LakeError(f"{uri}: outside the local lake at {self.url}")
         return path
@@ -163,7 +177,10 @@ class S3Lake(Lake):
         parsed = urlparse(uri)
         if parsed.scheme != "s3" or parsed.netloc != self.bucket:
             raise LakeError(f"{uri}: not in the lake bucket s3://{self.bucket}")
-        return parsed.path.lstrip("/")
+        key = parsed.path.lstrip("/")
+        if key.rstrip("/"):
+            check_relative_key(key.rstrip("/"), uri)
+        return key
 
     def write_file(self, uri: str, source: Path) -> None:
         try:

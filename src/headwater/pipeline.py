@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 from headwater.config import LoadedConfig, Pipeline, SheetSource, spreadsheet_key
 from headwater.errors import WarehouseError
 from headwater.lake import Lake, date_slug
+from headwater.parts import Manifest, read_manifest
 from headwater.sources.workbook import read_workbook
-from headwater.staging import Manifest, read_manifest, stage_table
+from headwater.staging import stage_table
 from headwater.table import RawTable, build_table
 from headwater.warehouse.base import LoadResult, Warehouse
 

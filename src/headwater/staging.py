@@ -1,86 +1,16 @@
-"""Staging typed tables in the lake as gzip CSV parts, and the manifest that publishes them."""
+"""Staging typed tables (validated sheet and workbook tabs) in the lake through the part writer."""
 
 from __future__ import annotations
 
-import json
-import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Iterator
+from datetime import datetime
 
-from headwater.coltypes import ColumnType
-from headwater.errors import LakeError
 from headwater.identifiers import TableName
 from headwater.lake import Lake
-from headwater.table import Column, TypedTable
+from headwater.parts import ExportOptions, RowStream, csv_line, write_stream_to_lake
+from headwater.table import TypedTable
 
-log = logging.getLogger(__name__)
-
-MANIFEST_NAME = "_manifest.json"
-MANIFEST_VERSION = 1
 ROWS_PER_PART = 250_000
-
-
-@dataclass
-class Part:
-    uri: str
-    rows: int
-    bytes: int
-    sha256: str
-
-
-@dataclass
-class Manifest:
-    """What one run staged for one table; written after every part, so its presence means complete."""
-
-    target: str
-    source: str
-    columns: list[dict[str, str]]
-    rows: int
-    parts: list[Part]
-    logical_date: str
-    run_id: str
-    format: str = "csv.gz"
-    version: int = MANIFEST_VERSION
-    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
-
-    @property
-    def table(self) -> TableName:
-        return TableName.parse(self.target)
-
-    @property
-    def typed_columns(self) -> list[Column]:
-        return [Column(c["name"], ColumnType.parse(c["type"])) for c in self.columns]
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), ensure_ascii=False, indent=1)
-
-    @classmethod
-    def from_json(cls, text: str, uri: str) -> Manifest:
-        try:
-            data = json.loads(text)
-            if data.get("version") != MANIFEST_VERSION:
-                raise LakeError(f"{uri}: manifest version {data.get('version')!r} is not {MANIFEST_VERSION}")
-            data["parts"] = [Part(**p) for p in data["parts"]]
-            return cls(**data)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise LakeError(f"{uri}: not a valid headwater manifest ({exc})") from None
-
-
-def csv_line(values: Sequence[str | None]) -> str:
-    """One CSV record: text always quoted (quotes doubled), NULL as an empty unquoted field."""
-    return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
-
-
-@dataclass
-class RowStream:
-    """An open result: its columns, and ``chunks(boundary)``: (CSV bytes of whole rows, row count) pairs.
-
-    A chunk never straddles a multiple of ``boundary`` rows, so parts can rotate at exact row counts.
-    """
-
-    columns: list[Column]
-    chunks: Callable[[int], Iterator[tuple[bytes, int]]]
 
 
 def table_stream(table: TypedTable) -> RowStream:
@@ -107,10 +37,8 @@ def stage_table(
 ) -> str:
     """Write ``table`` as parts under its run prefix, then the manifest; return the manifest URI.
 
-    Anything an earlier attempt of the same run left under the prefix is removed first.
+    What an earlier attempt of the same run published or left under the prefix is replaced.
     """
-    from headwater.export import ExportOptions, write_stream_to_lake  # the exporter builds on this module
-
     result = write_stream_to_lake(
         table_stream(table),
         lake,
@@ -122,7 +50,3 @@ def stage_table(
         run_id=run_id,
     )
     return result.manifest_uri
-
-
-def read_manifest(lake: Lake, uri: str) -> Manifest:
-    return Manifest.from_json(lake.read_bytes(uri).decode("utf-8"), uri)

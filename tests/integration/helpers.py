@@ -7,7 +7,8 @@ from datetime import datetime
 from headwater.coltypes import ColumnType
 from headwater.identifiers import TableName
 from headwater.lake import Lake
-from headwater.staging import Manifest, read_manifest, stage_table
+from headwater.parts import Manifest, read_manifest
+from headwater.staging import stage_table
 from headwater.table import Column, TypedTable
 
 COLUMNS = (("id", "integer"), ("name", "text"), ("amount", "numeric(38,2)"))

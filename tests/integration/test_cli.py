@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from headwater.cli import app
 from headwater.lake import LocalLake
-from headwater.staging import read_manifest
+from headwater.parts import read_manifest
 
 pytestmark = pytest.mark.integration
 runner = CliRunner()

@@ -19,8 +19,8 @@ from headwater.errors import SourceError
 from headwater.export import ExportOptions, export_query_to_lake
 from headwater.identifiers import TableName
 from headwater.lake import Lake, LocalLake, S3Lake
+from headwater.parts import read_manifest
 from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
-from headwater.staging import read_manifest
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
 from tests.conftest import REPO, service_missing
@@ -115,7 +115,7 @@ def test_parquet_export_is_typed(tmp_path: Path, pg_table: TableName, pg_conninf
         options=ExportOptions(format="parquet"),
         target="raw.back",
     )
-    table = pq.read_table(str(tmp_path / "lake" / "pq" / "part-00000.parquet"))
+    table = pq.read_table(str(next((tmp_path / "lake" / "pq").glob("part-*.parquet"))))
     assert table.num_rows == 5 and str(table.schema.field("at").type) == "timestamp[us, tz=UTC]"
     assert table.column("note").to_pylist()[:3] == ["plain", "", None]
     warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
@@ -260,14 +260,11 @@ def test_killed_process_then_rerun_leaves_one_complete_set(tmp_path: Path, pg_co
         PostgresSource(pg_conninfo), query, lake, prefix, options=ExportOptions(rows_per_part=1_000_000)
     )
     manifest = read_manifest(lake, result.manifest_uri)
-    assert sorted(p.name for p in folder.iterdir()) == [
-        "_manifest.json",
-        "part-00000.csv.gz",
-        "part-00001.csv.gz",
-        "part-00002.csv.gz",
+    assert sorted(p.name for p in folder.iterdir()) == ["_manifest.json"] + [
+        p.uri.rsplit("/", 1)[1] for p in manifest.parts
     ]
-    assert manifest.rows == 3_000_000
-    lines = sum(gzip.decompress((folder / f"part-0000{i}.csv.gz").read_bytes()).count(b"\n") for i in range(3))
+    assert [p.rows for p in manifest.parts] == [1_000_000] * 3
+    lines = sum(gzip.decompress((folder / p.uri.rsplit("/", 1)[1]).read_bytes()).count(b"\n") for p in manifest.parts)
     assert lines == 3_000_000 + 3  # one header per part, no duplicated rows
 
 
@@ -298,3 +295,55 @@ def test_s3_refusing_some_requests_is_retried(
     assert sorted(lake.list_uris(lake.url + "/flaky")) == sorted(
         [p.uri for p in manifest.parts] + [result.manifest_uri]
     )
+
+
+def test_sigterm_mid_export_leaves_nothing_in_s3_and_no_scratch(
+    tmp_path: Path, moto_endpoint: str, s3: tuple[Any, str], pg_conninfo: dict[str, Any]
+) -> None:
+    """What Airflow sends on a task timeout: the export stops, removes its uploaded parts and scratch folder."""
+    client, bucket = s3
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    script = (
+        "import boto3; from headwater.export import *; from headwater.lake import S3Lake;"
+        "from headwater.sources.sql import PostgresSource;"
+        f"client = boto3.client('s3', endpoint_url={moto_endpoint!r}, region_name='us-east-1');"
+        f"lake = S3Lake(client, 's3://{bucket}/lake');"
+        f"export_query_to_lake(PostgresSource({pg_conninfo!r}),"
+        " 'SELECT g, md5(g::text) FROM generate_series(1, 5000000) g', lake, lake.url + '/run',"
+        " options=ExportOptions(rows_per_part=100_000, parts_in_flight=1))"
+    )
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    parts: list[str] = []
+    while time.monotonic() < deadline and len(parts) < 2:
+        parts = [o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []) if "/part-" in o["Key"]]
+        time.sleep(0.05)
+    assert len(parts) >= 2, "the export never uploaded a part"
+    os.kill(child.pid, signal.SIGTERM)
+    _, stderr = child.communicate(timeout=60)
+    assert child.returncode != 0 and "Terminated" in stderr
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    assert list(scratch.iterdir()) == []
+
+
+def test_export_cli_refuses_a_folder_holding_a_users_files(tmp_path: Path, pg_conninfo: dict[str, Any]) -> None:
+    from typer.testing import CliRunner
+
+    from headwater.cli import app
+
+    url = f"postgresql://{pg_conninfo['user']}@{pg_conninfo['host']}:{pg_conninfo['port']}/{pg_conninfo['dbname']}"
+    target = tmp_path / "Documents"
+    target.mkdir()
+    (target / "thesis.docx").write_bytes(b"years of work")
+    args = ["export", "--source", url, "--query", "SELECT 1 AS one", "--to", str(target)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "did not write" in result.output and "thesis.docx" in " ".join(result.output.split())
+    assert sorted(p.name for p in target.iterdir()) == ["thesis.docx"]
+    assert (target / "thesis.docx").read_bytes() == b"years of work"
+    empty = tmp_path / "exports" / "one"
+    assert CliRunner().invoke(app, [*args[:-1], str(empty)]).exit_code == 0
+    assert CliRunner().invoke(app, [*args[:-1], str(empty)]).exit_code == 0  # a rerun replaces its own export
+    assert len(list(empty.iterdir())) == 2

@@ -1,6 +1,7 @@
 import csv
 import gzip
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -10,7 +11,8 @@ from headwater.coltypes import ColumnType
 from headwater.errors import LakeError
 from headwater.identifiers import TableName
 from headwater.lake import LocalLake
-from headwater.staging import read_manifest, stage_table
+from headwater.parts import read_manifest
+from headwater.staging import stage_table
 from headwater.table import Column, TypedTable
 
 pytestmark = pytest.mark.unit
@@ -54,9 +56,11 @@ def test_rerun_replaces_its_own_parts(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     stage_table(lake, table(30), target=TARGET, source="t", logical_date=WHEN, run_id="r", rows_per_part=10)
     prefix = lake.run_prefix(TARGET, WHEN, "r")
-    lake.write_bytes(prefix + "/part-00009.csv.gz", b"left by a killed attempt")
+    # what a killed attempt leaves: its marker and a part named after it
+    lake.write_bytes(prefix + "/_hw_attempt_0123456789ab.json", b'{"headwater_attempt": "0123456789ab"}')
+    lake.write_bytes(prefix + "/part-0123456789ab-00009.csv.gz", b"left by a killed attempt")
     uri = stage_table(lake, table(5), target=TARGET, source="t", logical_date=WHEN, run_id="r", rows_per_part=10)
-    names = sorted(u.rsplit("/", 1)[1] for u in lake.list_uris(prefix))
+    names = sorted(re.sub(r"part-[0-9a-f]{12}-", "part-", u.rsplit("/", 1)[1]) for u in lake.list_uris(prefix))
     assert names == ["_manifest.json", "part-00000.csv.gz"]
     assert read_manifest(lake, uri).rows == 5
 

@@ -278,8 +278,8 @@ class RowCountCheckOperator(LakeToWarehouseOperator):
     ui_color = "#d5f5e3"
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from headwater.parts import read_manifest
         from headwater.pipeline import check_row_count
-        from headwater.staging import read_manifest
 
         lake = self._lake()
         manifest = read_manifest(lake, self.manifest_uri(context))

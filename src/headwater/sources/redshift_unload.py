@@ -16,9 +16,9 @@ from typing import Any
 
 from headwater.coltypes import ColumnType
 from headwater.errors import LakeError, SourceError
-from headwater.export import ExportResult
 from headwater.lake import S3Lake
-from headwater.staging import MANIFEST_NAME, Manifest, Part
+from headwater.parts import ExportResult, Manifest, Part, claim_prefix
+from headwater.signals import sigterm_deferred, sigterm_raises
 from headwater.table import Column
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _KINDS = {
 
 def unload_sql(
     query: str,
-    prefix: str,
+    part_prefix: str,
     fmt: str,
     *,
     iam_role: str | None = None,
@@ -69,7 +69,7 @@ def unload_sql(
         "UNLOAD ({query}) TO {target} {auth} {format} MANIFEST VERBOSE ALLOWOVERWRITE PARALLEL ON MAXFILESIZE {size} MB"
     ).format(
         query=sql.Literal(query),
-        target=sql.Literal(prefix.rstrip("/") + "/part-"),
+        target=sql.Literal(part_prefix),
         auth=auth,
         format=sql.SQL(_FORMATS[fmt]),
         size=sql.Literal(max_file_mb),
@@ -141,20 +141,33 @@ def unload_query_to_lake(
     import psycopg
 
     started = time.monotonic()
-    prefix = prefix.rstrip("/")
-    lake.clear(prefix)
-    statement = unload_sql(query, prefix, fmt, iam_role=iam_role, credentials=credentials)
     label = f"redshift {conninfo.get('host', '')}/{conninfo.get('dbname', '')}"
-    try:
-        with psycopg.connect(**{"connect_timeout": 10, "port": 5439, **conninfo}, autocommit=True) as conn:
-            conn.execute(statement)  # never logged: it carries credentials
-    except psycopg.Error as exc:
-        raise SourceError(f"{label}: UNLOAD failed: {(str(exc).strip().splitlines() or ['?'])[0]}") from None
-    manifest = manifest_from_unload(
-        lake, f"{prefix}/part-manifest", fmt, target=target, source=label, logical_date=logical_date, run_id=run_id
-    )
-    uri = f"{prefix}/{MANIFEST_NAME}"
-    lake.write_bytes(uri, manifest.to_json().encode("utf-8"))
+    with sigterm_raises():
+        claim = claim_prefix(lake, prefix)
+        try:
+            statement = unload_sql(query, claim.part_prefix, fmt, iam_role=iam_role, credentials=credentials)
+            try:
+                with psycopg.connect(**{"connect_timeout": 10, "port": 5439, **conninfo}, autocommit=True) as conn:
+                    conn.execute(statement)  # never logged: it carries credentials
+            except psycopg.Error as exc:
+                first = (str(exc).strip().splitlines() or ["?"])[0]
+                raise SourceError(f"{label}: UNLOAD failed: {first}") from None
+            unload_manifest = f"{claim.part_prefix}manifest"
+            manifest = manifest_from_unload(
+                lake,
+                unload_manifest,
+                fmt,
+                target=target,
+                source=label,
+                logical_date=logical_date,
+                run_id=run_id,
+            )
+            lake.delete([unload_manifest])  # converted; the next write here must not see it as foreign
+            uri = claim.publish(manifest)
+        except BaseException:
+            with sigterm_deferred():
+                claim.abandon()
+            raise
     return ExportResult(
         uri,
         manifest.rows,

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError
 from headwater.identifiers import quote, validate_identifier
-from headwater.staging import RowStream
+from headwater.parts import RowStream
 from headwater.table import Column
 
 CHUNK_BYTES = 1 << 20

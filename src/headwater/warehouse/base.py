@@ -21,7 +21,7 @@ from headwater.coltypes import ColumnType
 from headwater.errors import HeadwaterError, WarehouseError
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake
-from headwater.staging import Manifest
+from headwater.parts import Manifest
 from headwater.table import Column
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from headwater.coltypes import ColumnType
 from headwater.errors import LakeError, WarehouseError
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake, sha256_file
-from headwater.staging import Manifest
+from headwater.parts import Manifest
 from headwater.warehouse.base import Warehouse
 
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")

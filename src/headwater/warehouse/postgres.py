@@ -12,7 +12,7 @@ from headwater.coltypes import ColumnType
 from headwater.errors import LakeError
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake
-from headwater.staging import Manifest
+from headwater.parts import Manifest
 from headwater.warehouse.base import Warehouse
 
 _PG_TYPES = {

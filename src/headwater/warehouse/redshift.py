@@ -14,7 +14,7 @@ from headwater.coltypes import ColumnType
 from headwater.errors import LakeError, WarehouseError
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake, S3Lake
-from headwater.staging import Manifest
+from headwater.parts import Manifest
 from headwater.warehouse.postgres import PostgresWarehouse
 
 COPY_MANIFEST_NAME = "_redshift_copy.manifest"

@@ -1,0 +1,123 @@
+"""Part encoders: CSV chunks written through a compressor (gzip, zstd, none) or parsed into Parquet row groups."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from headwater.table import Column
+
+
+def csv_line(values: Sequence[str | None]) -> str:
+    """One CSV record: text always quoted (quotes doubled), NULL as an empty unquoted field."""
+    return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
+
+
+class PartEncoder:
+    """A part file being written: header plus CSV chunks through a compressor, or Parquet row groups."""
+
+    def __init__(self, path: Path, columns: list[Column], fmt: str, level: int | None = None) -> None:
+        self.path = path
+        self.columns = columns
+        self.fmt = fmt
+        self.level = level
+        self.handle: IO[bytes] | None = None
+        self.compressor: Any = None
+        self.parquet: Any = None
+
+    def __enter__(self) -> PartEncoder:
+        fmt = self.fmt
+        if fmt == "parquet":
+            self.parquet = _ParquetPart(self.path, self.columns)
+            return self
+        self.handle = self.path.open("wb")
+        if fmt == "csv.gz":
+            import zlib
+
+            self.compressor = zlib.compressobj(self.level or 1, zlib.DEFLATED, 31)
+        elif fmt == "csv.zst":
+            import zstandard
+
+            self.compressor = zstandard.ZstdCompressor(level=self.level or 3).compressobj()
+        self.write(csv_line([c.name for c in self.columns]).encode("utf-8"))
+        return self
+
+    def write(self, data: bytes) -> None:
+        if self.parquet is not None:
+            self.parquet.write(data)
+            return
+        assert self.handle is not None
+        self.handle.write(self.compressor.compress(data) if self.compressor else data)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+            return
+        assert self.handle is not None
+        if self.compressor is not None:
+            self.handle.write(self.compressor.flush())
+        self.handle.close()
+
+
+class _ParquetPart:
+    """CSV chunks parsed by Arrow with the source's column types and written as Parquet row groups.
+
+    timestamptz columns are read as text and cast afterwards: PostgreSQL writes offsets as ``+00``,
+    which Arrow's CSV timestamp parsers refuse.
+    """
+
+    def __init__(self, path: Path, columns: list[Column]) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+        import pyarrow.parquet as pq
+
+        self.schema = pa.schema([(c.name, _arrow_type(c)) for c in columns])
+        self.zoned = [c.name for c in columns if c.type.kind == "timestamptz"]
+        read_types = pa.schema([pa.field(f.name, pa.string()) if f.name in self.zoned else f for f in self.schema])
+        self.read = pacsv.read_csv
+        self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns], use_threads=False)
+        self.parse_options = pacsv.ParseOptions(newlines_in_values=True)
+        self.convert_options = pacsv.ConvertOptions(
+            column_types=read_types,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t", "true", "1"],
+            false_values=["f", "false", "0"],
+        )
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+
+    def write(self, data: bytes) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        table = self.read(
+            pa.py_buffer(data),
+            read_options=self.read_options,
+            parse_options=self.parse_options,
+            convert_options=self.convert_options,
+        )
+        for name in self.zoned:
+            text = pc.replace_substring_regex(table.column(name), pattern=r"([+-]\d\d)$", replacement=r"\1:00")
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, name, pc.cast(text, self.schema.field(name).type))
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def _arrow_type(column: Column) -> Any:
+    import pyarrow as pa
+
+    kind = column.type
+    return {
+        "integer": pa.int64(),
+        "double": pa.float64(),
+        "boolean": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+        "text": pa.string(),
+    }.get(kind.kind) or pa.decimal128(kind.precision, 10 if kind.scale is None else kind.scale)
