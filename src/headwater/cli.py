@@ -6,10 +6,9 @@ path) has been set, so ``headwater --help`` stays fast.
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import sys
-import warnings
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -21,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from headwater.errors import HeadwaterError
+from headwater.local_airflow import load_dag, migrate, one_line, prepare_env, run_lock
 from headwater.signals import Terminated
 
 app = typer.Typer(
@@ -34,24 +34,6 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option("--config", "-c", help="pipelines file (default: $HEADWATER_CONFIG or ./config/pipelines.yaml)"),
 ]
-
-
-def _prepare_env(config: Path | None, verbose: bool = False) -> None:
-    """Point Airflow at headwater's home, DAGs folder and config before anything imports airflow."""
-    from headwater import settings
-
-    if config is not None:
-        os.environ["HEADWATER_CONFIG"] = str(config.resolve())
-    home = settings.home()
-    os.environ.setdefault(settings.HOME_ENV, str(home))
-    os.environ.setdefault("AIRFLOW_HOME", str(home / "airflow"))
-    os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-    dags = Path.cwd() / "dags"
-    if dags.is_dir():
-        os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(dags))
-    if not verbose:
-        os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
-        warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")  # dag.test's in-process API
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -87,35 +69,9 @@ def validate(config: ConfigOption = None) -> None:
 @app.command()
 def init(config: ConfigOption = None) -> None:
     """Create or migrate the Airflow metadata database (SQLite under $HEADWATER_HOME unless configured)."""
-    _prepare_env(config)
-    _migrate()
+    prepare_env(config)
+    migrate()
     console.print(f"Airflow metadata database ready (AIRFLOW_HOME={os.environ['AIRFLOW_HOME']})")
-
-
-def _migrate() -> None:
-    """Bring the metadata DB to Airflow's schema once per database and Airflow version.
-
-    A marker in AIRFLOW_HOME records the last success, so later runs skip the alembic check (about 2 s).
-    """
-    import hashlib
-
-    import airflow
-    from airflow.configuration import conf
-    from airflow.utils.db import check_migrations, upgradedb
-
-    url = conf.get("database", "sql_alchemy_conn")
-    digest = hashlib.sha256(f"{airflow.__version__} {url}".encode()).hexdigest()[:16]
-    marker = Path(os.environ["AIRFLOW_HOME"]) / f".headwater-db-{digest}"
-    sqlite_file = Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
-    if marker.exists() and (sqlite_file is None or sqlite_file.exists()):
-        return
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    try:
-        check_migrations(timeout=0)  # type: ignore[no-untyped-call]
-    except Exception:  # absent or behind: migrate
-        upgradedb()
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    marker.touch()
 
 
 @app.command()
@@ -126,7 +82,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="show Airflow's task logs")] = False,
 ) -> None:
     """Run one pipeline's DAG in-process through Airflow (``dag.test``) and print what it loaded."""
-    _prepare_env(config, verbose)
+    prepare_env(config, verbose)
     try:
         when = _parse_date(logical_date)
         from headwater.config import load_config
@@ -134,27 +90,40 @@ def run(
         load_config(os.environ.get("HEADWATER_CONFIG")).pipeline(pipeline)
     except (HeadwaterError, ValueError) as exc:
         _fail(exc)
-    _migrate()
-    dag = _load_dag(pipeline)
+    try:
+        migrate()
+        dag = load_dag(pipeline)
+        lock = contextlib.ExitStack()
+        lock.enter_context(run_lock(pipeline, when))
+    except HeadwaterError as exc:
+        _fail(exc)
     started = datetime.now(UTC)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
+    failures: dict[str, str] = {}
+    with (
+        lock,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress,
+    ):
         bar = progress.add_task(f"{pipeline}: running", total=len(dag.tasks))
 
         def advance(context: Any) -> None:
             progress.update(bar, advance=1, description=f"{pipeline}: {context['ti'].task_id} done")
 
+        def failed(context: Any) -> None:
+            failures[context["ti"].task_id] = one_line(context.get("exception"))
+
         for task in dag.tasks:
             task.on_success_callback = [advance]
+            task.on_failure_callback = [failed]
         dag_run = dag.test(logical_date=when)
-    _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds())
+    _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds(), failures)
 
 
 def _parse_date(text: str | None) -> datetime:
@@ -169,22 +138,7 @@ def _parse_date(text: str | None) -> datetime:
     return value
 
 
-def _load_dag(pipeline: str) -> Any:
-    from airflow.dag_processing.dagbag import DagBag
-
-    folder = os.environ.get("AIRFLOW__CORE__DAGS_FOLDER")
-    if not folder:
-        _fail(HeadwaterError("no dags/ folder here: run from the repository root or set AIRFLOW__CORE__DAGS_FOLDER"))
-    bag = DagBag(dag_folder=folder)
-    if bag.import_errors:
-        _fail(HeadwaterError("DAG import errors:\n" + "\n".join(f"{k}: {v}" for k, v in bag.import_errors.items())))
-    dag = bag.get_dag(pipeline)
-    if dag is None:
-        _fail(HeadwaterError(f"no DAG {pipeline!r} in {folder}"))
-    return dag
-
-
-def _report(dag: Any, dag_run: Any, seconds: float) -> None:
+def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) -> None:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
@@ -220,17 +174,21 @@ def _report(dag: Any, dag_run: Any, seconds: float) -> None:
     console.print(table)
     console.print(f"finished in {seconds:.1f}s")
     if str(dag_run.state) != "success":
-        console.print(
-            f"[bold red]run failed[/]; tasks not successful: {', '.join(failed) or '?'}"
-            " (rerun with --verbose for task logs)"
-        )
+        others = [t for t in failed if t not in failures]
+        if others:
+            errors.print(f"not run: {', '.join(others)} (an upstream task failed)")
+        errors.print("(rerun with --verbose for the task logs)")
+        for task_id, message in failures.items():
+            errors.print(f"[bold red]failed:[/] {task_id}: {escape(message)}")
+        if not failures:
+            errors.print(f"[bold red]run failed[/]; tasks not successful: {', '.join(failed) or '?'}")
         raise typer.Exit(1)
 
 
 @app.command()
 def tables(config: ConfigOption = None) -> None:
     """Row counts of every configured table in the warehouse (the Connection, or the embedded DuckDB)."""
-    _prepare_env(config)
+    prepare_env(config)
     from headwater.airflow.connections import get_connection, warehouse_from_connection
     from headwater.config import load_config
 
@@ -324,7 +282,7 @@ def _source_from_url(url: str) -> Any:
     from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
 
     if "://" not in url:  # an Airflow Connection id (env var, secrets backend or metadata DB)
-        _prepare_env(None)
+        prepare_env(None)
         from headwater.airflow.connections import get_connection, sql_source_from_connection
 
         conn = get_connection(url)

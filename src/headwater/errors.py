@@ -4,7 +4,16 @@ from __future__ import annotations
 
 
 class HeadwaterError(Exception):
-    """Base class for every error headwater raises on purpose."""
+    """Base class for every error headwater raises on purpose.
+
+    ``transient`` marks a failure that may heal on its own (network, throttling, 5xx, locks, a lost
+    connection): only those are worth a retry. Everything else (bad input or config, a failing check)
+    fails the same way every time, so a task ends at once.
+    """
+
+    def __init__(self, *args: object, transient: bool = False) -> None:
+        super().__init__(*args)
+        self.transient = transient
 
 
 class ConfigError(HeadwaterError):

@@ -186,13 +186,13 @@ class S3Lake(Lake):
         try:
             self.client.upload_file(str(source), self.bucket, self._key(uri))
         except Exception as exc:  # boto3 raises several unrelated types
-            raise LakeError(f"{uri}: upload failed: {exc}") from exc
+            raise LakeError(f"{uri}: upload failed: {exc}", transient=s3_transient(exc)) from exc
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         try:
             self.client.put_object(Bucket=self.bucket, Key=self._key(uri), Body=data)
         except Exception as exc:
-            raise LakeError(f"{uri}: write failed: {exc}") from exc
+            raise LakeError(f"{uri}: write failed: {exc}", transient=s3_transient(exc)) from exc
 
     def read_bytes(self, uri: str) -> bytes:
         with self.open_read(uri) as body:
@@ -205,7 +205,7 @@ class S3Lake(Lake):
         except self.client.exceptions.NoSuchKey:
             raise LakeError(f"{uri}: not found in the lake") from None
         except Exception as exc:
-            raise LakeError(f"{uri}: read failed: {exc}") from exc
+            raise LakeError(f"{uri}: read failed: {exc}", transient=s3_transient(exc)) from exc
         body = response["Body"]
         try:
             yield body
@@ -219,7 +219,7 @@ class S3Lake(Lake):
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=key):
                 uris += [f"s3://{self.bucket}/{item['Key']}" for item in page.get("Contents", [])]
         except Exception as exc:
-            raise LakeError(f"{prefix}: listing failed: {exc}") from exc
+            raise LakeError(f"{prefix}: listing failed: {exc}", transient=s3_transient(exc)) from exc
         return sorted(uris)
 
     def delete(self, uris: list[str]) -> None:
@@ -227,6 +227,27 @@ class S3Lake(Lake):
         for start in range(0, len(keys), 1000):
             batch: Any = [{"Key": k} for k in keys[start : start + 1000]]
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+
+
+_PERMANENT_S3_CODES = {
+    "AccessDenied",
+    "NoSuchBucket",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidBucketName",
+}
+
+
+def s3_transient(exc: BaseException) -> bool:
+    """Throttling, 5xx and network failures may heal; a missing bucket or a denied key will not."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = str(response.get("Error", {}).get("Code", ""))
+        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _PERMANENT_S3_CODES:
+            return False
+        return status >= 500 or status == 429 or "Throttl" in code or code == "SlowDown"
+    return True  # connection errors, timeouts, a broken pipe mid-upload
 
 
 def sha256_file(path: Path) -> str:

@@ -30,6 +30,22 @@ class _HeadwaterOperator(BaseOperator):
         super().__init__(**kwargs)
         self.defaults = defaults
 
+    def execute(self, context: Context) -> Any:
+        """Run the task; a deterministic failure (bad input, config or check) fails at once, with no retry."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from headwater.errors import HeadwaterError
+
+        try:
+            return self._execute(context)
+        except HeadwaterError as exc:
+            if exc.transient:
+                raise
+            raise AirflowFailException(str(exc)) from exc
+
+    def _execute(self, context: Context) -> Any:
+        raise TypeError(f"{type(self).__name__} does not define _execute")
+
     def _lake(self) -> Any:
         from headwater.airflow.connections import lake_from_url, lake_url
 
@@ -54,7 +70,7 @@ class SheetsToLakeOperator(_HeadwaterOperator):
         super().__init__(**kwargs)
         self.group = group
 
-    def execute(self, context: Context) -> dict[str, str]:
+    def _execute(self, context: Context) -> dict[str, str]:
         from headwater.airflow.connections import sheets_client
         from headwater.pipeline import read_group, stage_group
 
@@ -80,7 +96,7 @@ class SqlToLakeOperator(_HeadwaterOperator):
         super().__init__(**kwargs)
         self.spec = spec
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _execute(self, context: Context) -> dict[str, Any]:
         from headwater.airflow.connections import get_connection, sql_source_from_connection
         from headwater.errors import SourceError
         from headwater.export import ExportOptions, export_query_to_lake
@@ -184,7 +200,7 @@ class AdvanceWatermarkOperator(_HeadwaterOperator):
         self.spec = spec
         self.extract_task_id = extract_task_id
 
-    def execute(self, context: Context) -> str | None:
+    def _execute(self, context: Context) -> str | None:
         from headwater.incremental import watermark_uri, write_watermark
 
         value = context["ti"].xcom_pull(task_ids=self.extract_task_id, key=f"{self.spec.task_stem}__watermark")
@@ -213,7 +229,7 @@ class WarehouseToSheetOperator(_HeadwaterOperator):
         super().__init__(**kwargs)
         self.export = export
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _execute(self, context: Context) -> dict[str, Any]:
         from headwater.airflow.connections import sheets_client
         from headwater.config import spreadsheet_key
         from headwater.sinks.sheet_writer import write_rows_to_sheet
@@ -255,10 +271,12 @@ class LakeToWarehouseOperator(_HeadwaterOperator):
     def manifest_uri(self, context: Context) -> str:
         uri = context["ti"].xcom_pull(task_ids=self.extract_task_id, key=self.stem)
         if not uri:
-            raise RuntimeError(f"no manifest from {self.extract_task_id} for {self.stem}")
+            from headwater.errors import LakeError
+
+            raise LakeError(f"no manifest from {self.extract_task_id} for {self.stem}")
         return str(uri)
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _execute(self, context: Context) -> dict[str, Any]:
         from headwater.pipeline import load_table
 
         result = load_table(
@@ -277,7 +295,7 @@ class RowCountCheckOperator(LakeToWarehouseOperator):
 
     ui_color = "#d5f5e3"
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def _execute(self, context: Context) -> dict[str, Any]:
         from headwater.parts import read_manifest
         from headwater.pipeline import check_row_count
 

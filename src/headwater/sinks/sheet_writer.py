@@ -118,7 +118,9 @@ class _Writer:
         try:
             return fn(*args)
         except (APIError, GoogleAuthError, requests.RequestException) as exc:
-            raise self.error(f"{what} failed: {_reason(exc, self.client, has_values)}") from None
+            error = self.error(f"{what} failed: {_reason(exc, self.client, has_values)}")
+            error.transient = _transient(exc)
+            raise error from None
 
     def batch(self, what: str, *reqs: dict[str, Any]) -> dict[str, Any]:
         answer: dict[str, Any] = self.call(what, self.http.batch_update, self.key, {"requests": list(reqs)})
@@ -252,6 +254,14 @@ def _resize(sheet_id: int, rows: int, cols: int) -> dict[str, Any]:
 def _cells(props: dict[str, Any]) -> int:
     grid = props.get("gridProperties", {})
     return int(grid.get("rowCount", 0)) * int(grid.get("columnCount", 0))
+
+
+def _transient(exc: BaseException) -> bool:
+    """429, 5xx and network failures (after the client's own retries) may heal; 403/404 will not."""
+    if isinstance(exc, APIError):
+        status = exc.response.status_code
+        return status == 429 or status >= 500
+    return isinstance(exc, requests.RequestException)
 
 
 def _reason(exc: BaseException, client: gspread.Client, has_values: bool) -> str:

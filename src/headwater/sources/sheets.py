@@ -164,8 +164,11 @@ class _api_errors:  # noqa: N801 - used as a context manager
             if status == 404:
                 raise SourceError(f"{self.label}: not found (404); check the spreadsheet URL or key") from None
             message = exc.error.get("message", "") if isinstance(exc.error, dict) else ""
-            raise SourceError(f"{self.label}: Sheets API answered HTTP {status}: {message}") from None
+            transient = status == 429 or status >= 500
+            raise SourceError(
+                f"{self.label}: Sheets API answered HTTP {status}: {message}", transient=transient
+            ) from None
         if isinstance(exc, GoogleAuthError):
             raise SourceError(f"{self.label}: cannot authenticate as {account_email(self.client)}: {exc}") from None
         if isinstance(exc, requests.RequestException):
-            raise SourceError(f"{self.label}: Sheets API unreachable ({type(exc).__name__})") from None
+            raise SourceError(f"{self.label}: Sheets API unreachable ({type(exc).__name__})", transient=True) from None

@@ -64,7 +64,7 @@ class PostgresSource:
         try:
             return psycopg.connect(**{"connect_timeout": 10, "application_name": "headwater", **self.conninfo})
         except psycopg.Error as exc:
-            raise SourceError(f"{self.label}: cannot connect: {str(exc).strip()}") from None
+            raise SourceError(f"{self.label}: cannot connect: {str(exc).strip()}", transient=True) from None
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import psycopg
@@ -73,7 +73,9 @@ class PostgresSource:
             try:
                 row = conn.execute(query, list(params) or None).fetchone()
             except psycopg.Error as exc:
-                raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+                raise SourceError(
+                    f"{self.label}: query failed: {_first_line(exc)}", transient=_pg_transient(exc)
+                ) from None
         return row[0] if row else None
 
     @contextlib.contextmanager
@@ -92,7 +94,7 @@ class PostgresSource:
             statement = psycopg.ClientCursor(conn).mogrify(copy, list(params) or None).encode(conn.info.encoding)
             yield RowStream(columns, lambda boundary: self._chunks(conn, statement, boundary))
         except psycopg.Error as exc:
-            raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
+            raise SourceError(f"{self.label}: query failed: {_first_line(exc)}", transient=_pg_transient(exc)) from None
         finally:
             with contextlib.suppress(Exception):
                 conn.rollback()
@@ -132,7 +134,7 @@ class PostgresSource:
                     if left == 0:
                         left = boundary
         except Exception as exc:  # psycopg.OperationalError when the connection or backend goes away
-            raise SourceError(f"{self.label}: export failed: {_first_line(exc)}") from None
+            raise SourceError(f"{self.label}: export failed: {_first_line(exc)}", transient=True) from None
         final = pgconn.get_result()
         if final is None or final.status != pq.ExecStatus.COMMAND_OK:
             message = _pq_error(final, pgconn)
@@ -161,6 +163,22 @@ def _pg_column(conn: Any, desc: Any) -> Column:
             return Column(desc.name, ColumnType("numeric", min(desc.precision, 38), desc.scale or 0))
         return Column(desc.name, ColumnType("numeric"))
     return Column(desc.name, ColumnType(_PG_KINDS.get(name, "text")))
+
+
+def _pg_transient(exc: BaseException) -> bool:
+    """Lost connections, lock and statement timeouts, deadlocks, shutdowns (SQLSTATE 08, 40, 53, 55, 57)."""
+    import psycopg
+
+    return isinstance(exc, psycopg.OperationalError)
+
+
+# Lock wait timeout, deadlock, too many connections, server gone or shutting down, lost connection.
+_MYSQL_TRANSIENT = {1040, 1053, 1205, 1213, 2002, 2003, 2006, 2013}
+
+
+def _mysql_transient(exc: BaseException) -> bool:
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    return code in _MYSQL_TRANSIENT
 
 
 def _first_line(exc: BaseException | str) -> str:
@@ -192,7 +210,7 @@ class MySQLSource:
                 }
             )
         except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: cannot connect: {exc}") from None
+            raise SourceError(f"{self.label}: cannot connect: {exc}", transient=_mysql_transient(exc)) from None
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import pymysql
@@ -203,7 +221,7 @@ class MySQLSource:
                 cur.execute(query, tuple(params) or None)
                 row = cur.fetchone()
         except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: query failed: {exc}") from None
+            raise SourceError(f"{self.label}: query failed: {exc}", transient=_mysql_transient(exc)) from None
         finally:
             conn.close()
         return row[0] if row else None
@@ -221,7 +239,7 @@ class MySQLSource:
             columns = [_mysql_column(d) for d in cur.description or []]
             yield RowStream(columns, lambda boundary: self._chunks(cur, boundary))
         except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: query failed: {exc}") from None
+            raise SourceError(f"{self.label}: query failed: {exc}", transient=_mysql_transient(exc)) from None
         finally:
             with contextlib.suppress(Exception):
                 conn.close()
@@ -235,7 +253,7 @@ class MySQLSource:
                 total += len(batch)
                 yield "".join(_csv_record(row) for row in batch).encode("utf-8"), len(batch)
         except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: export failed: {exc}") from None
+            raise SourceError(f"{self.label}: export failed: {exc}", transient=_mysql_transient(exc)) from None
 
 
 def _mysql_column(desc: Sequence[Any]) -> Column:
@@ -289,7 +307,8 @@ class DuckDBSource:
         try:
             return duckdb.connect(self.path, read_only=True)
         except duckdb.Error as exc:
-            raise SourceError(f"{self.label}: cannot open: {_first_line(exc)}") from None
+            transient = isinstance(exc, duckdb.IOException)  # the file is locked by another process
+            raise SourceError(f"{self.label}: cannot open: {_first_line(exc)}", transient=transient) from None
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import duckdb

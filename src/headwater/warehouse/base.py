@@ -91,6 +91,10 @@ class Warehouse(ABC):
     def _db_errors(self) -> tuple[type[BaseException], ...]:
         return ()
 
+    def _transient(self, exc: BaseException) -> bool:
+        """Could this database error heal by itself (lost connection, lock, deadlock)?"""
+        return False
+
     def describe(self) -> str:
         return self.dialect
 
@@ -102,7 +106,7 @@ class Warehouse(ABC):
         except HeadwaterError:
             raise
         except Exception as exc:
-            raise WarehouseError(f"cannot connect to the {self.describe()} warehouse: {exc}") from None
+            raise WarehouseError(f"cannot connect to the {self.describe()} warehouse: {exc}", transient=True) from None
         try:
             yield conn
         finally:
@@ -140,7 +144,8 @@ class Warehouse(ABC):
                     conn.rollback()
                 if isinstance(exc, self._db_errors):
                     raise WarehouseError(
-                        f"{self.describe()} {target}: load failed, nothing published: {safe_db_message(exc)}"
+                        f"{self.describe()} {target}: load failed, nothing published: {safe_db_message(exc)}",
+                        transient=self._transient(exc),
                     ) from None
                 raise
         result = LoadResult(
@@ -156,7 +161,10 @@ class Warehouse(ABC):
             try:
                 return self._count(conn, target, batch)
             except self._db_errors as exc:
-                raise WarehouseError(f"{self.describe()} {target}: cannot count rows: {safe_db_message(exc)}") from None
+                raise WarehouseError(
+                    f"{self.describe()} {target}: cannot count rows: {safe_db_message(exc)}",
+                    transient=self._transient(exc),
+                ) from None
 
     def columns(self, target: TableName) -> list[str] | None:
         with self.session() as conn:
@@ -177,7 +185,9 @@ class Warehouse(ABC):
 
                 yield names, rows()
             except self._db_errors as exc:
-                raise WarehouseError(f"{self.describe()}: query failed: {safe_db_message(exc)}") from None
+                raise WarehouseError(
+                    f"{self.describe()}: query failed: {safe_db_message(exc)}", transient=self._transient(exc)
+                ) from None
 
     def _stream_cursor(self, conn: Any, sql: str) -> Any:
         cursor = conn.cursor()

@@ -52,7 +52,8 @@ class DuckDBWarehouse(Warehouse):
                 except BlockingIOError:
                     if time.monotonic() > deadline:
                         raise WarehouseError(
-                            f"{self.describe()}: another writer held the lock for {self.lock_timeout:.0f}s"
+                            f"{self.describe()}: another writer held the lock for {self.lock_timeout:.0f}s",
+                            transient=True,
                         ) from None
                     time.sleep(0.2)
             try:

@@ -75,6 +75,11 @@ class PostgresWarehouse(Warehouse):
 
         return (psycopg.Error,)
 
+    def _transient(self, exc: BaseException) -> bool:
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError)
+
     def _connect(self) -> Any:
         import psycopg
 
