@@ -189,13 +189,13 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
 def tables(config: ConfigOption = None) -> None:
     """Row counts of every configured table in the warehouse (the Connection, or the embedded DuckDB)."""
     prepare_env(config)
-    from headwater.airflow.connections import get_connection, warehouse_from_connection
+    from headwater.airflow.connections import warehouse_for
     from headwater.config import load_config
 
     try:
         loaded = load_config(os.environ.get("HEADWATER_CONFIG"))
         defaults = loaded.config.defaults
-        warehouse = warehouse_from_connection(get_connection(defaults.warehouse_conn_id), defaults.aws_conn_id)
+        warehouse = warehouse_for(defaults.warehouse_conn_id, defaults.aws_conn_id)
         table = Table(title=f"warehouse: {warehouse.describe()}")
         table.add_column("table")
         table.add_column("rows", justify="right")

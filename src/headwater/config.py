@@ -200,6 +200,15 @@ class Defaults(_Model):
     sheets_conn_id: str = "google_sheets_default"
     owner: str = "headwater"
 
+    @field_validator("lake_url")
+    @classmethod
+    def _lake_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if re.match(r"^s3://[^/]+", value) or value.startswith("file:///") or value.startswith("/"):
+            return value
+        raise ValueError(f"{value!r} is not s3://bucket/prefix, file:///absolute/path or an absolute path")
+
 
 class Pipeline(_Model):
     """One DAG: a schedule and the sources it loads."""

@@ -20,6 +20,10 @@ class ConfigError(HeadwaterError):
     """The pipelines file is missing, unreadable or invalid."""
 
 
+class ConnectionConfigError(HeadwaterError):
+    """An Airflow Connection (or a setting) is present but malformed; the message names it, never its secret."""
+
+
 class SourceError(HeadwaterError):
     """A source (spreadsheet, workbook, database) could not be read or holds bad data."""
 

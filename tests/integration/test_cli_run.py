@@ -80,3 +80,17 @@ def test_the_same_pipeline_and_date_twice_at_once_is_refused(tmp_path: Path, mon
         result = headwater("run", "one", "-c", "p.yaml", "--logical-date", "2026-01-05", cwd=tmp_path, home=home)
     assert result.returncode == 1
     assert "'one' for 2026-01-05T00:00:00+00:00 is already running" in result.stderr
+
+
+def test_a_malformed_warehouse_connection_fails_the_run_naming_it(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("id\n1\n")
+    (tmp_path / "p.yaml").write_text("pipelines:\n  one:\n    sheets:\n      - {workbook: a.csv, table: raw.one}\n")
+    home = tmp_path / "h"
+    env = {**cli_env(home), "AIRFLOW_CONN_HEADWATER_WAREHOUSE": "postgres://u:hunter#2@127.0.0.1:5432/test"}
+    command = [sys.executable, "-c", "from headwater.cli import app; app()", "run", "one", "-c", "p.yaml"]
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("failed: load__raw__one: Connection 'headwater_warehouse'") and "percent-encoded" in last
+    assert "hunter" not in result.stdout + result.stderr
+    assert not (home / "warehouse.duckdb").exists()  # no silent fallback to the embedded warehouse

@@ -1,7 +1,8 @@
 """Airflow Connections turned into the core's clients: warehouse, lake and Google Sheets.
 
 Secrets are read from the Connection into memory and handed to client libraries; nothing here writes
-them to disk or logs them. A missing warehouse Connection means the embedded DuckDB file.
+them to disk or logs them. A warehouse Connection that is not defined at all means the embedded DuckDB
+file (and the log says so); one that is defined but malformed is an error naming it.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater.config import Defaults
-from headwater.errors import SourceError, WarehouseError
+from headwater.errors import ConnectionConfigError, LakeError, SourceError, WarehouseError
 from headwater.lake import Lake, LocalLake, S3Lake
 from headwater.settings import LAKE_ENV, default_duckdb_path, default_lake_url
 from headwater.warehouse.base import Warehouse
@@ -27,14 +29,77 @@ _LIBPQ_EXTRAS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "options", "targ
 
 
 def get_connection(conn_id: str) -> Any | None:
-    """The Connection ``conn_id`` from Airflow (env, secrets backend or metadata DB), or None if undefined."""
+    """The Connection ``conn_id`` from Airflow (env, secrets backend or metadata DB), or None if undefined.
+
+    Airflow reports a Connection that is set but does not parse as "not defined"; here it is an error
+    naming the id, the backend and what is wrong (never the secret itself), so nothing falls back to a
+    default behind the user's back.
+    """
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
-        return BaseHook.get_connection(conn_id)
+        conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
+        _raise_if_malformed(conn_id)
         return None
+    _check_fields(conn_id, conn)
+    return conn
+
+
+def _raise_if_malformed(conn_id: str) -> None:
+    """Ask each secrets backend again, keeping the parse error Airflow only logs at debug level."""
+    from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
+
+    for backend in ensure_secrets_backend_loaded():
+        try:
+            backend.get_connection(conn_id=conn_id)
+        except Exception as exc:
+            raise ConnectionConfigError(
+                f"Connection {conn_id!r} ({type(backend).__name__}) is set but does not parse: {_parse_problem(exc)}"
+            ) from None
+
+
+def _parse_problem(exc: BaseException) -> str:
+    """What is wrong with a Connection, in words that never repeat its values (they may hold the password)."""
+    text = str(exc)
+    if "Port could not be cast" in text:
+        return (
+            "the port is not a number; a '#', '/', '?' or '@' in the login or password must be "
+            "percent-encoded in a URI (for example %23 for '#')"
+        )
+    if "Expected integer value for `port`" in text:
+        return "the port is not an integer"
+    unknown = re.search(r"unexpected keyword argument '(\w+)'", text)
+    if unknown:
+        return f"unknown field {unknown.group(1)!r}"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON (line {exc.lineno}, column {exc.colno})"
+    return f"{type(exc).__name__}"
+
+
+def _check_fields(conn_id: str, conn: Any) -> None:
+    if not (conn.conn_type or "").strip():
+        raise ConnectionConfigError(f"Connection {conn_id!r} has no connection type (is it a valid URI or JSON?)")
+    extra = conn.extra
+    if extra:
+        try:
+            parsed = json.loads(extra)
+        except ValueError as exc:
+            raise ConnectionConfigError(
+                f"Connection {conn_id!r}: its extra is not valid JSON (line {exc.lineno}, column {exc.colno})"  # type: ignore[attr-defined]
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ConnectionConfigError(f"Connection {conn_id!r}: its extra must be a JSON object")
+
+
+def warehouse_for(conn_id: str, aws_conn_id: str | None = None) -> Warehouse:
+    """The warehouse of Connection ``conn_id``; the embedded DuckDB file only when the id is undefined."""
+    conn = get_connection(conn_id)
+    warehouse = warehouse_from_connection(conn, aws_conn_id)
+    if conn is None:
+        log.info("Connection %r is not defined: using the embedded warehouse %s", conn_id, warehouse.describe())
+    return warehouse
 
 
 def libpq_conninfo(conn: Any) -> dict[str, Any]:
@@ -51,6 +116,13 @@ def libpq_conninfo(conn: Any) -> dict[str, Any]:
     return {k: v for k, v in info.items() if v is not None}
 
 
+def duckdb_path(conn: Any) -> str:
+    path = (conn.extra_dejson or {}).get("path") or conn.host
+    if not path:
+        raise ConnectionConfigError(f"Connection {conn.conn_id!r}: a duckdb Connection needs extra 'path' (or host)")
+    return str(path)
+
+
 def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) -> Warehouse:
     """A warehouse for a Connection of type postgres, redshift or duckdb; None gives the embedded DuckDB."""
     from headwater.warehouse.duckdb import DuckDBWarehouse
@@ -60,7 +132,12 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
     extra = conn.extra_dejson or {}
     kind = (conn.conn_type or "").lower()
     if kind == "duckdb":
-        return DuckDBWarehouse(extra.get("path") or conn.host or default_duckdb_path())
+        path = extra.get("path") or conn.host
+        if not path:
+            raise ConnectionConfigError(
+                f"Connection {conn.conn_id!r}: a duckdb Connection needs extra 'path' (or host)"
+            )
+        return DuckDBWarehouse(path)
     conninfo = libpq_conninfo(conn)
     if kind in ("postgres", "postgresql"):
         from headwater.warehouse.postgres import PostgresWarehouse
@@ -98,7 +175,12 @@ def sql_source_from_connection(conn: Any) -> Any:
         }
         return MySQLSource({k: v for k, v in info.items() if v is not None})
     if kind == "duckdb":
-        return DuckDBSource(str(extra.get("path") or conn.host))
+        path = extra.get("path") or conn.host
+        if not path:
+            raise ConnectionConfigError(
+                f"Connection {conn.conn_id!r}: a duckdb Connection needs extra 'path' (or host)"
+            )
+        return DuckDBSource(str(path))
     raise SourceError(
         f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a source headwater can export "
         "from (postgres, mysql, duckdb)"
@@ -120,16 +202,26 @@ def lake_url(defaults: Defaults) -> str:
 
 
 def lake_from_url(url: str, aws_conn_id: str = "aws_default") -> Lake:
-    """A LocalLake for a path or ``file://`` URL, an S3Lake through the AWS Connection for ``s3://``."""
-    if url.startswith("s3://"):
+    """A LocalLake for an absolute path or ``file://`` URL, an S3Lake through the AWS Connection for ``s3://``.
+
+    Anything else (another scheme, a relative path, ``s3:/bucket``) is refused rather than taken as a folder.
+    """
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(url)
+    if parsed.scheme == "s3":
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
+        get_connection(aws_conn_id)  # a malformed AWS Connection is an error, not anonymous access
         return S3Lake(S3Hook(aws_conn_id=aws_conn_id).get_conn(), url)
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
-
-        return LocalLake(unquote(urlparse(url).path))
-    return LocalLake(url)
+    if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+        return LocalLake(unquote(parsed.path))
+    if not parsed.scheme and url.startswith("/"):
+        return LocalLake(url)
+    raise LakeError(
+        f"lake URL {url!r} is not s3://bucket/prefix, file:///absolute/path or an absolute path "
+        f"(set by defaults.lake_url or ${LAKE_ENV})"
+    )
 
 
 def sheets_client(conn_id: str, scopes: Sequence[str] | None = None) -> gspread.Client:

@@ -52,10 +52,9 @@ class _HeadwaterOperator(BaseOperator):
         return lake_from_url(lake_url(self.defaults), self.defaults.aws_conn_id)
 
     def _warehouse(self) -> Any:
-        from headwater.airflow.connections import get_connection, warehouse_from_connection
+        from headwater.airflow.connections import warehouse_for
 
-        conn = get_connection(self.defaults.warehouse_conn_id)
-        warehouse = warehouse_from_connection(conn, self.defaults.aws_conn_id)
+        warehouse = warehouse_for(self.defaults.warehouse_conn_id, self.defaults.aws_conn_id)
         self.log.info("warehouse: %s", warehouse.describe())
         return warehouse
 
