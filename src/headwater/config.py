@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from headwater.coltypes import ColumnType
 from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
+from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
 
 CONFIG_ENV = "HEADWATER_CONFIG"
@@ -155,6 +156,11 @@ class TableSource(_LoadTarget):
     format: Literal["csv.gz", "csv.zst", "parquet"] = "csv.gz"
     rows_per_part: int = Field(default=1_000_000, ge=1)
 
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_single_select(value)
+
     @model_validator(mode="after")
     def _shape(self) -> TableSource:
         if (self.query is None) == (self.source_table is None):
@@ -183,6 +189,11 @@ class SheetExport(_Model):
     @classmethod
     def _name(cls, value: str) -> str:
         return validate_identifier(value, "sheet export name")
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str) -> str:
+        return check_single_select(value)
 
     @field_validator("spreadsheet")
     @classmethod

@@ -19,6 +19,7 @@ from headwater.errors import LakeError
 from headwater.identifiers import TableName
 from headwater.lake import Lake
 from headwater.sources.sql import SqlSource
+from headwater.sql_guard import check_single_select
 
 
 @dataclass
@@ -31,7 +32,7 @@ class ExportWindow:
 
 def base_query(source: SqlSource, spec: TableSource) -> str:
     if spec.query is not None:
-        return spec.query.strip().rstrip(";")
+        return check_single_select(spec.query)
     table = TableName.parse(spec.source_table or "")
     return f"SELECT * FROM {source.quote(table.schema)}.{source.quote(table.table)}"
 
@@ -49,7 +50,7 @@ def plan_export(
     if inc is None:
         return ExportWindow(base, [])
     col = source.quote(inc.column)
-    wrapped = f"SELECT * FROM ({base}) AS headwater_src WHERE "
+    wrapped = f"SELECT * FROM ({base}\n) AS headwater_src WHERE "
     if inc.mode == "interval":
         if interval is None:
             raise ValueError("interval mode needs the run's data interval")
@@ -59,7 +60,7 @@ def plan_export(
             [start, end],
             description=f"{inc.column} in [{start.isoformat()}, {end.isoformat()})",
         )
-    high = source.scalar(f"SELECT max({col}) FROM ({base}) AS headwater_src")
+    high = source.scalar(f"SELECT max({col}) FROM ({base}\n) AS headwater_src")
     if high is None:
         return ExportWindow(wrapped + "1 = 0", [], None, "no rows yet")
     high_text = to_text(high)

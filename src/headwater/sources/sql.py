@@ -18,6 +18,7 @@ from headwater.coltypes import ColumnType
 from headwater.errors import SourceError
 from headwater.identifiers import quote, validate_identifier
 from headwater.parts import RowStream
+from headwater.sql_guard import check_single_select
 from headwater.table import Column
 
 CHUNK_BYTES = 1 << 20
@@ -69,9 +70,11 @@ class PostgresSource:
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import psycopg
 
+        query = check_single_select(query)
         with self._connect() as conn:
-            try:
-                row = conn.execute(query, list(params) or None).fetchone()
+            conn.read_only = True
+            try:  # binary: the extended protocol, which runs exactly one statement
+                row = conn.execute(query, list(params) or None, binary=True).fetchone()
             except psycopg.Error as exc:
                 raise SourceError(
                     f"{self.label}: query failed: {_first_line(exc)}", transient=_pg_transient(exc)
@@ -82,15 +85,18 @@ class PostgresSource:
     def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
         import psycopg
 
+        query = check_single_select(query)
         conn = self._connect()
         try:
-            # One snapshot for describing and copying; UTC so timestamptz values are unambiguous.
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            # One read-only snapshot for describing and copying; UTC so timestamptz values are unambiguous.
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
             conn.execute("SET LOCAL TIME ZONE 'UTC'")
             cur = conn.cursor()
-            cur.execute(f"SELECT * FROM ({query}) AS headwater_q LIMIT 0", list(params) or None)
+            # binary: the extended protocol, which refuses a second statement smuggled into the query
+            cur.execute(f"SELECT * FROM ({query}\n) AS headwater_q LIMIT 0", list(params) or None, binary=True)
             columns = [_pg_column(conn, d) for d in cur.description or []]
-            copy = f"COPY ({query}) TO STDOUT WITH (FORMAT csv)"
+            copy = f"COPY ({query}\n) TO STDOUT WITH (FORMAT csv)"
             statement = psycopg.ClientCursor(conn).mogrify(copy, list(params) or None).encode(conn.info.encoding)
             yield RowStream(columns, lambda boundary: self._chunks(conn, statement, boundary))
         except psycopg.Error as exc:
@@ -109,7 +115,7 @@ class PostgresSource:
         from psycopg import pq
 
         pgconn = conn.pgconn
-        pgconn.send_query(statement)
+        pgconn.send_query_params(statement, None)  # the extended protocol: one statement only
         result = pgconn.get_result()
         if result is None or result.status != pq.ExecStatus.COPY_OUT:
             message = _pq_error(result, pgconn)
@@ -215,9 +221,11 @@ class MySQLSource:
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import pymysql
 
+        query = check_single_select(query)
         conn = self._connect()
         try:
             with conn.cursor() as cur:
+                cur.execute("START TRANSACTION READ ONLY")
                 cur.execute(query, tuple(params) or None)
                 row = cur.fetchone()
         except pymysql.Error as exc:
@@ -231,9 +239,10 @@ class MySQLSource:
         import pymysql
         import pymysql.cursors
 
+        query = check_single_select(query)
         conn = self._connect()
         try:
-            conn.begin()
+            conn.query("START TRANSACTION READ ONLY")
             cur = conn.cursor(pymysql.cursors.SSCursor)
             cur.execute(query, tuple(params) or None)
             columns = [_mysql_column(d) for d in cur.description or []]
@@ -313,6 +322,7 @@ class DuckDBSource:
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import duckdb
 
+        query = _one_duckdb_statement(check_single_select(query))
         with self._connect() as conn:
             try:
                 row = conn.execute(query.replace("%s", "?"), list(params)).fetchone()
@@ -324,6 +334,7 @@ class DuckDBSource:
     def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
         import duckdb
 
+        query = _one_duckdb_statement(check_single_select(query))
         conn = self._connect()
         try:
             conn.execute("SET TimeZone = 'UTC'")
@@ -349,6 +360,19 @@ class DuckDBSource:
                 yield out.getvalue(), take
                 offset += take
                 total += take
+
+
+def _one_duckdb_statement(query: str) -> str:
+    """DuckDB runs every statement of a string; its own parser counts them."""
+    import duckdb
+
+    try:
+        count = len(duckdb.extract_statements(query))
+    except duckdb.Error as exc:
+        raise SourceError(f"query does not parse: {_first_line(exc)}") from None
+    if count != 1:
+        raise SourceError(f"query holds {count} statements; give exactly one SELECT")
+    return query
 
 
 def _arrow_column(field: Any) -> Column:

@@ -22,6 +22,7 @@ from headwater.errors import HeadwaterError, WarehouseError
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake
 from headwater.parts import Manifest
+from headwater.sql_guard import check_single_select
 from headwater.table import Column
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,13 @@ class Warehouse(ABC):
 
     @contextlib.contextmanager
     def query_rows(self, sql: str, batch: int = 5000) -> Iterator[tuple[list[str], Iterator[Sequence[Any]]]]:
-        """Column names and a lazy row iterator for a read query, fetched in batches (not all at once)."""
-        with self.session() as conn:
+        """Column names and a lazy row iterator for one read-only query, fetched in batches (not all at once).
+
+        The query must be a single SELECT and runs where it cannot write: a read-only transaction or
+        connection it cannot end.
+        """
+        sql = check_single_select(sql)
+        with self._read_session() as conn:
             try:
                 cursor = self._stream_cursor(conn, sql)
                 names = [d[0] for d in cursor.description or []]
@@ -188,6 +194,12 @@ class Warehouse(ABC):
                 raise WarehouseError(
                     f"{self.describe()}: query failed: {safe_db_message(exc)}", transient=self._transient(exc)
                 ) from None
+
+    @contextlib.contextmanager
+    def _read_session(self) -> Iterator[Any]:
+        """A session whose transaction is read-only (dialects override how)."""
+        with self.session() as conn:
+            yield conn
 
     def _stream_cursor(self, conn: Any, sql: str) -> Any:
         cursor = conn.cursor()

@@ -78,7 +78,26 @@ class DuckDBWarehouse(Warehouse):
         cursor = conn.execute(sql.replace("%s", "?"), list(params))
         return cursor.fetchall() if cursor.description else []
 
+    @contextlib.contextmanager
+    def _read_session(self) -> Iterator[Any]:
+        """A read-only connection: the query can neither write nor run DDL, whatever it says."""
+        import duckdb
+
+        with self._file_lock():
+            try:
+                conn = duckdb.connect(str(self.path), read_only=True)
+            except duckdb.Error as exc:
+                raise WarehouseError(f"cannot open the {self.describe()} warehouse: {exc}") from None
+            try:
+                yield conn
+            finally:
+                conn.close()
+
     def _stream_cursor(self, conn: Any, sql: str) -> Any:
+        import duckdb
+
+        if len(duckdb.extract_statements(sql)) != 1:
+            raise WarehouseError(f"{self.describe()}: the query must be exactly one statement")
         return conn.execute(sql)
 
     def type_sql(self, ctype: ColumnType) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, Any
 
 from headwater.coltypes import ColumnType
@@ -90,6 +91,12 @@ class PostgresWarehouse(Warehouse):
         with conn.cursor() as cur:
             cur.execute(sql, list(params) or None)
             return cur.fetchall() if cur.description else []
+
+    @contextlib.contextmanager
+    def _read_session(self) -> Iterator[Any]:
+        with self.session() as conn:
+            conn.read_only = True  # BEGIN READ ONLY; the named cursor below allows one statement only
+            yield conn
 
     def _stream_cursor(self, conn: Any, sql: str) -> Any:
         cursor = conn.cursor(name="headwater_rows")  # server-side: rows arrive as they are fetched
