@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 
 KINDS = ("integer", "numeric", "double", "boolean", "date", "timestamp", "timestamptz", "text")
 MAX_PRECISION = 38
@@ -166,13 +166,24 @@ def _to_decimal(value: str) -> Decimal:
 
 def _fixed(dec: Decimal, ctype: ColumnType) -> str:
     scale = ctype.scale
-    if scale is not None and dec != dec.quantize(Decimal(1).scaleb(-scale)):
-        raise CastError(f"has more than {scale} decimal places")
+    if scale is not None:
+        exact = _quantized(dec, scale)
+        if exact != dec:
+            raise CastError(f"has more than {scale} decimal places")
+        dec = exact
     text = format(dec, "f")
     integer_digits = len(text.lstrip("-").split(".")[0].lstrip("0"))
     if integer_digits > ctype.precision - (scale or 0):
         raise CastError(f"has more than {ctype.precision - (scale or 0)} digits before the decimal point")
     return text
+
+
+def _quantized(dec: Decimal, scale: int) -> Decimal:
+    """``dec`` rounded to ``scale`` places, in a context wide enough for any value a cell can hold."""
+    shape = dec.as_tuple()
+    digits = len(shape.digits) + abs(int(shape.exponent)) + scale + 2
+    with localcontext(prec=max(digits, 28)):
+        return dec.quantize(Decimal(1).scaleb(-scale))
 
 
 def settle(ctype: ColumnType, canonical: list[str]) -> ColumnType:

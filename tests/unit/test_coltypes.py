@@ -63,3 +63,16 @@ def test_parse_types_and_settle_scale() -> None:
     with pytest.raises(ValueError, match="out of range"):
         ColumnType.parse("numeric(50,2)")
     assert settle(ColumnType("numeric"), ["1.5", "2.125"]) == ColumnType("numeric", 38, 3)
+
+
+def test_wide_decimals_are_exact_or_refused_never_a_bare_decimal_error() -> None:
+    thirty = "123456789012345678901234567890.12"
+    assert infer([thirty]) == ColumnType("numeric", 38, 2)
+    assert cast(thirty, ColumnType.parse("numeric(38,2)")) == thirty
+    assert cast("1" * 37 + ".5", ColumnType.parse("numeric(38,1)")) == "1" * 37 + ".5"
+    assert cast("1.2", ColumnType.parse("numeric(10,2)")) == "1.20"
+    with pytest.raises(CastError, match="more than 2 decimal places"):
+        cast(thirty + "3", ColumnType.parse("numeric(38,2)"))
+    with pytest.raises(CastError, match="more than 36 digits before the decimal point"):
+        cast("9" * 37 + ".1", ColumnType.parse("numeric(38,2)"))
+    assert infer(["9" * 40]) == ColumnType("text")  # too wide for any decimal: kept exactly, as text

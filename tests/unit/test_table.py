@@ -29,7 +29,7 @@ def test_types_cleaning_and_korean_headers() -> None:
         ("고객명", "text"),
         ("paid", "boolean"),
     ]
-    assert table.rows[1] == ["2", "-3000", "0.05", None, "false"]
+    assert table.rows[1] == ["2", "-3000.00", "0.050", None, "false"]
     assert table.source_row_numbers == [2, 3, 5]
 
 

@@ -112,7 +112,7 @@ def _arrow_type(column: Column) -> Any:
     import pyarrow as pa
 
     kind = column.type
-    return {
+    simple = {
         "integer": pa.int64(),
         "double": pa.float64(),
         "boolean": pa.bool_(),
@@ -120,4 +120,9 @@ def _arrow_type(column: Column) -> Any:
         "timestamp": pa.timestamp("us"),
         "timestamptz": pa.timestamp("us", tz="UTC"),
         "text": pa.string(),
-    }.get(kind.kind) or pa.decimal128(kind.precision, 10 if kind.scale is None else kind.scale)
+    }.get(kind.kind)
+    if simple is not None:
+        return simple
+    if kind.scale is None:
+        return pa.string()  # a numeric of open scale stays exact as text; the loader settles its type
+    return pa.decimal128(kind.precision, kind.scale)

@@ -24,6 +24,7 @@ from headwater.lake import Lake
 from headwater.parts import Manifest
 from headwater.sql_guard import check_single_select
 from headwater.table import Column
+from headwater.warehouse.staged import check_keys, is_open_numeric, rebuild_staging, settle_numerics
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class Warehouse(ABC):
     """A SQL warehouse reached through a DB-API connection; subclasses give dialect details."""
 
     dialect = "sql"
+    row_order: str | None = None  # an expression ordering a fresh staging table's rows as copied (for row numbers)
+    unbounded_numeric = False  # does NUMERIC without precision hold any value exactly?
 
     # --- dialect hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -76,8 +79,10 @@ class Warehouse(ABC):
     def type_sql(self, ctype: ColumnType) -> str: ...
 
     @abstractmethod
-    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
-        """Copy every part of ``manifest`` into ``staging``; return the rows copied."""
+    def _bulk_copy(
+        self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake, types: dict[str, ColumnType]
+    ) -> int:
+        """Copy every part of ``manifest`` into ``staging`` (whose column types are ``types``); return the rows."""
 
     @abstractmethod
     def _column_type(self, data_type: str, precision: Any, scale: Any) -> ColumnType | None: ...
@@ -129,14 +134,21 @@ class Warehouse(ABC):
             try:
                 self._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
                 existing = self.existing_columns(conn, target)
-                stage_types = self._plan(target, method, columns, keys, existing)
+                planned = self._plan(target, method, columns, keys, existing)
+                open_names = {c.name for c in columns if is_open_numeric(c.type)}  # staged as text, then settled
+                stage_types = {n: ColumnType("text") if n in open_names else t for n, t in planned.items()}
                 defs = ", ".join(f"{quote(c.name)} {self.type_sql(stage_types[c.name])}" for c in columns)
                 self._run(conn, f"CREATE TABLE {staging.sql} ({defs})")
-                copied = self._bulk_copy(conn, staging, manifest, lake)
+                copied = self._bulk_copy(conn, staging, manifest, lake, stage_types)
                 if copied != manifest.rows:
                     raise WarehouseError(
                         f"{target}: copied {copied} rows but the manifest lists {manifest.rows}; nothing was published"
                     )
+                check_keys(self, conn, target, staging, columns, keys, manifest.source)
+                if open_names:
+                    plan = [Column(c.name, c.type if c.name in open_names else planned[c.name]) for c in columns]
+                    columns = settle_numerics(self, conn, target, staging, plan, existing, method, manifest.source)
+                    staging = rebuild_staging(self, conn, staging, columns)
                 rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
                 table_rows = self._count(conn, target)
                 conn.commit()

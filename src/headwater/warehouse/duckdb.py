@@ -26,6 +26,7 @@ _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
+    row_order: str | None = "rowid"
 
     def __init__(self, path: str | Path, lock_timeout: float = 600.0) -> None:
         self.path = Path(path).expanduser().resolve()
@@ -129,10 +130,12 @@ class DuckDBWarehouse(Warehouse):
             "VARCHAR": ColumnType("text"),
         }.get(upper)
 
-    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
-        types = {c.name: self.type_sql(c.type) for c in manifest.typed_columns}
+    def _bulk_copy(
+        self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake, types: dict[str, ColumnType]
+    ) -> int:
+        sql_types = {name: self.type_sql(ctype) for name, ctype in types.items()}
         # Names and types are validated identifiers and fixed keywords, so they are safe in a literal.
-        columns = "{" + ", ".join(f"'{name}': '{sql}'" for name, sql in types.items()) + "}"
+        columns = "{" + ", ".join(f"'{name}': '{sql}'" for name, sql in sql_types.items()) + "}"
         copied = 0
         for part in manifest.parts:
             with lake.local_copy(part.uri) as path:

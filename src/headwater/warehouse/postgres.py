@@ -61,6 +61,8 @@ def _decompressed(reader: _HashingReader, fmt: str, uri: str) -> Any:
 
 class PostgresWarehouse(Warehouse):
     dialect = "postgres"
+    row_order: str | None = "ctid"
+    unbounded_numeric = True
 
     def __init__(self, conninfo: Mapping[str, Any]) -> None:
         """``conninfo``: psycopg keyword arguments (host, port, dbname, user, password, sslmode...)."""
@@ -121,7 +123,9 @@ class PostgresWarehouse(Warehouse):
         kind = _PG_TYPES.get(data_type)
         return ColumnType(kind) if kind else None
 
-    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
+    def _bulk_copy(
+        self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake, types: dict[str, ColumnType]
+    ) -> int:
         names = ", ".join(quote(c["name"]) for c in manifest.columns)
         copied = 0
         with conn.cursor() as cur:

@@ -29,6 +29,8 @@ _COPY_FORMATS = {
 
 class RedshiftWarehouse(PostgresWarehouse):
     dialect = "redshift"
+    row_order = None  # no ctid: errors give counts, not row numbers
+    unbounded_numeric = False
 
     def __init__(
         self,
@@ -48,8 +50,6 @@ class RedshiftWarehouse(PostgresWarehouse):
     def type_sql(self, ctype: ColumnType) -> str:
         if ctype.kind == "text":
             return "VARCHAR(65535)"
-        if ctype.kind == "numeric" and ctype.scale is None:
-            return "NUMERIC(38,10)"
         return super().type_sql(ctype)
 
     def copy_manifest(self, manifest: Manifest) -> str:
@@ -82,7 +82,9 @@ class RedshiftWarehouse(PostgresWarehouse):
             format=sql.SQL(_COPY_FORMATS[fmt]),
         )
 
-    def _bulk_copy(self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake) -> int:
+    def _bulk_copy(
+        self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake, types: dict[str, ColumnType]
+    ) -> int:
         if not isinstance(lake, S3Lake):
             raise LakeError("redshift loads only from an s3:// lake; set lake_url to an S3 location")
         manifest_uri = manifest.parts[0].uri.rsplit("/", 1)[0] + "/" + COPY_MANIFEST_NAME
