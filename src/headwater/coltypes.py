@@ -21,6 +21,8 @@ _DATE = re.compile(r"^(\d{4})[-/.]\s?(\d{1,2})[-/.]\s?(\d{1,2})\.?$")
 _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+_NON_FINITE = {"nan", "inf", "infinity", "snan"}
 _TYPE_SPEC = re.compile(r"^\s*(\w+)\s*(?:\(\s*(\d+)\s*,\s*(\d+)\s*\))?\s*$")
 _TRUE = {"true", "t", "yes", "y", "1"}
 _FALSE = {"false", "f", "no", "n", "0"}
@@ -155,12 +157,15 @@ def _to_int(value: str) -> int:
 
 
 def _to_decimal(value: str) -> Decimal:
+    text = value.strip()
+    if not _NUMBER.match(text):  # Decimal() also takes "1_000", "NaN", "Infinity"; a cell should not
+        raise CastError("is not a finite number" if text.lower().lstrip("+-") in _NON_FINITE else "is not a number")
     try:
-        dec = Decimal(value.strip())
+        dec = Decimal(text)
     except InvalidOperation:
         raise CastError("is not a number") from None
-    if not dec.is_finite():
-        raise CastError("is not a finite number")
+    if abs(dec.adjusted()) > 1000:
+        raise CastError("is out of range")
     return dec
 
 

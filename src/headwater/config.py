@@ -307,6 +307,9 @@ def load_config(path: str | Path | None = None) -> LoadedConfig:
     file = Path(path) if path else default_config_path()
     try:
         text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = file.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{file}: not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8") from None
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read the pipelines file ({exc.strerror})") from None
     try:

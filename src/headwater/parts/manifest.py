@@ -28,6 +28,7 @@ class Part:
     rows: int
     bytes: int
     sha256: str
+    max_row_bytes: int = 0  # an upper bound on one row's CSV bytes (readers size their line buffers); 0 = unknown
 
 
 @dataclass

@@ -187,8 +187,9 @@ class _PartWriter:
                     break
                 self._slots.acquire()
                 path = self.folder / f"part-{index:05d}.{self.opts.format}"
-                rows, raw, pending = self._write_one(path, first, chunks)
-                future = pool.submit(self._upload, path, self.claim.part_uri(index, self.opts.format), rows)
+                rows, raw, widest, pending = self._write_one(path, first, chunks)
+                uri = self.claim.part_uri(index, self.opts.format)
+                future = pool.submit(self._upload, path, uri, rows, widest)
                 future.add_done_callback(lambda f: self._slots.release())
                 self._uploads.append(future)
                 index += 1
@@ -201,9 +202,9 @@ class _PartWriter:
 
     def _write_one(
         self, path: Path, first: tuple[bytes, int] | None, chunks: Iterator[tuple[bytes, int]]
-    ) -> tuple[int, int, tuple[bytes, int] | None]:
-        """Fill one part; returns its rows, raw bytes, and a chunk that belongs to the next part."""
-        rows = raw = 0
+    ) -> tuple[int, int, int, tuple[bytes, int] | None]:
+        """Fill one part; returns its rows, raw bytes, largest chunk (bounds any row), and the next part's chunk."""
+        rows = raw = widest = 0
         with PartEncoder(path, self.columns, self.opts.format, self.opts.level) as sink:
             item = first
             while item is not None:
@@ -211,12 +212,13 @@ class _PartWriter:
                 sink.write(data)
                 rows += count
                 raw += len(data)
+                widest = max(widest, len(data))
                 if rows >= self.opts.rows_per_part or raw >= self.opts.bytes_per_part:
-                    return rows, raw, next(chunks, None)
+                    return rows, raw, widest, next(chunks, None)
                 item = next(chunks, None)
-        return rows, raw, None
+        return rows, raw, widest, None
 
-    def _upload(self, path: Path, uri: str, rows: int) -> None:
+    def _upload(self, path: Path, uri: str, rows: int, widest: int) -> None:
         checksum = sha256_file(path)
         size = path.stat().st_size
         try:
@@ -224,7 +226,7 @@ class _PartWriter:
         finally:
             path.unlink(missing_ok=True)
         with self._lock:
-            self.parts.append(Part(uri=uri, rows=rows, bytes=size, sha256=checksum))
+            self.parts.append(Part(uri=uri, rows=rows, bytes=size, sha256=checksum, max_row_bytes=widest))
             self.rows += rows
             self.bytes += size
             done, total_rows, total_bytes = len(self.parts), self.rows, self.bytes

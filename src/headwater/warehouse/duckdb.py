@@ -24,6 +24,17 @@ from headwater.warehouse.base import Warehouse
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
 
+_DEFAULT_LINE = 2_000_000  # DuckDB's default max_line_size
+
+
+def _line_size(max_row_bytes: int) -> str:
+    """read_csv options for rows longer than DuckDB's default line limit (the part says how long they get)."""
+    if max_row_bytes < _DEFAULT_LINE:
+        return ""
+    line = max_row_bytes + 1024
+    return f", max_line_size = {line}, buffer_size = {max(2 * line, 16 << 20)}"
+
+
 class DuckDBWarehouse(Warehouse):
     dialect = "duckdb"
     row_order: str | None = "rowid"
@@ -150,7 +161,7 @@ class DuckDBWarehouse(Warehouse):
                     reader = (
                         f"SELECT * FROM read_csv(%s, header = true, auto_detect = false, columns = {columns},"
                         " delim = ',', quote = '\"', escape = '\"', nullstr = '', allow_quoted_nulls = false,"
-                        f" compression = '{compression}')"
+                        f" compression = '{compression}'{_line_size(part.max_row_bytes)})"
                     )
                 copied += int(self._run(conn, f"INSERT INTO {staging.sql} {reader}", (str(path),))[0][0])
                 if copied - before != part.rows:
