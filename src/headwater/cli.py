@@ -215,8 +215,11 @@ def export(
     source: Annotated[
         str,
         typer.Option(
-            help="an Airflow Connection id, or a URL: postgresql://user:pass@host:port/db, "
-            "mysql://user:pass@host/db, duckdb:///path/to/file.duckdb"
+            envvar="HEADWATER_SOURCE",
+            help="an Airflow Connection id (its password stays out of the process list), env:VAR (a URL read "
+            "from that environment variable), or a URL: postgresql://user:pass@host:port/db, "
+            "mysql://user:pass@host/db, duckdb:///path/to/file.duckdb. A URL with a password is visible to "
+            "other users in the process list: prefer a Connection id, env:VAR or $HEADWATER_SOURCE.",
         ),
     ],
     to: Annotated[str, typer.Option(help="s3://bucket/prefix, file:///path or a local folder")],
@@ -280,6 +283,15 @@ def _source_from_url(url: str) -> Any:
     from urllib.parse import unquote, urlparse
 
     from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+
+    if url.startswith("env:"):
+        name = url.removeprefix("env:")
+        value = os.environ.get(name)
+        if not value:
+            raise HeadwaterError(f"--source env:{name}: the environment variable {name} is not set")
+        if "://" not in value:
+            raise HeadwaterError(f"--source env:{name}: the variable does not hold a URL (scheme://...)")
+        url = value
 
     if "://" not in url:  # an Airflow Connection id (env var, secrets backend or metadata DB)
         prepare_env(None)

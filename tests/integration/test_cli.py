@@ -64,3 +64,19 @@ def test_export_with_a_bad_query_fails_cleanly(tmp_path: Path, pg_conninfo: dict
     assert result.exit_code == 1
     assert "does not exist" in result.output
     assert not (tmp_path / "x" / "_manifest.json").exists()
+
+
+def test_export_reads_the_source_url_from_the_environment(
+    tmp_path: Path, pg_conninfo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql://{pg_conninfo['user']}@{pg_conninfo['host']}:{pg_conninfo['port']}/{pg_conninfo['dbname']}"
+    monkeypatch.setenv("MY_PG_URL", url)
+    query = ["--query", "SELECT 1 AS one"]
+    result = runner.invoke(app, ["export", "--source", "env:MY_PG_URL", *query, "--to", str(tmp_path / "a")])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("HEADWATER_SOURCE", url)
+    result = runner.invoke(app, ["export", *query, "--to", str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["export", "--source", "env:NOT_SET_HW", *query, "--to", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "the environment variable NOT_SET_HW is not set" in result.output
+    assert "process list" in " ".join(runner.invoke(app, ["export", "--help"]).output.split())

@@ -216,3 +216,34 @@ def test_duckdb_writers_queue_on_the_file_lock(tmp_path: Path) -> None:
         thread.join()
     assert errors == []
     assert [warehouse.row_count(TableName("raw", f"t{i}")) for i in range(4)] == [3, 3, 3, 3]
+
+
+def test_a_duckdb_file_held_open_by_another_program_is_waited_for_then_named(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from headwater.errors import WarehouseError
+    from headwater.lake import LocalLake
+    from headwater.warehouse.duckdb import DuckDBWarehouse
+    from tests.integration.helpers import stage
+
+    path = tmp_path / "w.duckdb"
+    lake = LocalLake(tmp_path / "lake")
+    manifest = stage(lake, TableName("raw", "t"), [["1", "a", "1.00"]])
+    hold = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True);"
+        " time.sleep(float(sys.argv[2]))"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(path), "60"], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    try:
+        with pytest.raises(WarehouseError, match=rf"held open by .* \(PID {holder.pid}\) for 1s; close it") as caught:
+            DuckDBWarehouse(path, lock_timeout=1).load(manifest, lake, "replace")
+        assert caught.value.transient  # a retry may find it closed
+    finally:
+        holder.kill()
+        holder.wait()
+    brief = subprocess.Popen([sys.executable, "-c", hold, str(path), "1.5"], stdout=subprocess.PIPE, text=True)
+    assert brief.stdout is not None and brief.stdout.readline().strip() == "held"
+    assert DuckDBWarehouse(path, lock_timeout=60).load(manifest, lake, "replace").table_rows == 1  # waited
+    brief.wait()

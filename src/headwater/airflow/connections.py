@@ -132,12 +132,11 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
     extra = conn.extra_dejson or {}
     kind = (conn.conn_type or "").lower()
     if kind == "duckdb":
-        path = extra.get("path") or conn.host
-        if not path:
-            raise ConnectionConfigError(
-                f"Connection {conn.conn_id!r}: a duckdb Connection needs extra 'path' (or host)"
-            )
-        return DuckDBWarehouse(path)
+        try:
+            lock_timeout = float(extra.get("lock_timeout", 600))
+        except (TypeError, ValueError):
+            raise ConnectionConfigError(f"Connection {conn.conn_id!r}: extra 'lock_timeout' must be seconds") from None
+        return DuckDBWarehouse(duckdb_path(conn), lock_timeout=lock_timeout)
     conninfo = libpq_conninfo(conn)
     if kind in ("postgres", "postgresql"):
         from headwater.warehouse.postgres import PostgresWarehouse
@@ -161,7 +160,6 @@ def sql_source_from_connection(conn: Any) -> Any:
     """A streaming SQL source for a postgres, mysql (MariaDB too) or duckdb Connection."""
     from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
 
-    extra = conn.extra_dejson or {}
     kind = (conn.conn_type or "").lower()
     if kind in ("postgres", "postgresql", "redshift"):  # Redshift: describe and plan here; export by UNLOAD
         return PostgresSource(libpq_conninfo(conn))
@@ -175,12 +173,7 @@ def sql_source_from_connection(conn: Any) -> Any:
         }
         return MySQLSource({k: v for k, v in info.items() if v is not None})
     if kind == "duckdb":
-        path = extra.get("path") or conn.host
-        if not path:
-            raise ConnectionConfigError(
-                f"Connection {conn.conn_id!r}: a duckdb Connection needs extra 'path' (or host)"
-            )
-        return DuckDBSource(str(path))
+        return DuckDBSource(duckdb_path(conn))
     raise SourceError(
         f"Connection {conn.conn_id!r}: type {conn.conn_type!r} is not a source headwater can export "
         "from (postgres, mysql, duckdb)"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
@@ -24,6 +25,8 @@ from headwater.warehouse.base import Warehouse
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
 
+log = logging.getLogger(__name__)
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
 _DEFAULT_LINE = 2_000_000  # DuckDB's default max_line_size
 
 
@@ -79,9 +82,35 @@ class DuckDBWarehouse(Warehouse):
             yield conn
 
     def _connect(self) -> Any:
+        return self._open(read_only=False)
+
+    def _open(self, read_only: bool) -> Any:
+        """Connect, waiting (up to ``lock_timeout``) while another program holds the file open for writing.
+
+        headwater's own processes queue on the side lock above; this covers the DuckDB CLI, a notebook or
+        a BI tool that has the file open.
+        """
         import duckdb
 
-        return duckdb.connect(str(self.path))
+        deadline = time.monotonic() + self.lock_timeout
+        told = False
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                holder = _LOCK_HOLDER.search(str(exc))
+                if holder is None:
+                    raise
+                who = f"{holder.group(1)} (PID {holder.group(2)})"
+                if time.monotonic() >= deadline:
+                    raise WarehouseError(
+                        f"{self.describe()}: held open by {who} for {self.lock_timeout:.0f}s; close it and rerun",
+                        transient=True,
+                    ) from None
+                if not told:
+                    log.warning("%s is held open by %s; waiting up to %.0fs", self.path, who, self.lock_timeout)
+                    told = True
+                time.sleep(0.5)
 
     def _begin(self, conn: Any) -> None:
         conn.execute("BEGIN TRANSACTION")
@@ -97,7 +126,7 @@ class DuckDBWarehouse(Warehouse):
 
         with self._file_lock():
             try:
-                conn = duckdb.connect(str(self.path), read_only=True)
+                conn = self._open(read_only=True)
             except duckdb.Error as exc:
                 raise WarehouseError(f"cannot open the {self.describe()} warehouse: {exc}") from None
             try:
