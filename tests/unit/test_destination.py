@@ -64,6 +64,9 @@ def test_a_rerun_removes_only_the_previous_publish_and_dead_attempts(tmp_path: P
     token = "0123456789ab"
     lake.write_bytes(f"{prefix}/_hw_attempt_{token}.json", json.dumps({"headwater_attempt": token}).encode())
     lake.write_bytes(f"{prefix}/part-{token}-00003.csv.gz", b"a killed attempt")
+    folder = Path(prefix.removeprefix("file://"))
+    (folder / f".part-{token}-00004.csv.gz.4242.tmp").write_bytes(b"killed mid-copy")
+    (folder / "._manifest.json.4242.tmp").write_bytes(b"killed mid-publish")
     second = read_manifest(lake, stage(lake, 5))
     left = sorted(lake.list_uris(prefix))
     assert left == sorted([f"{prefix}/_manifest.json"] + [p.uri for p in second.parts])

@@ -25,6 +25,7 @@ from headwater.parts.manifest import MANIFEST_NAME, Manifest, read_manifest
 log = logging.getLogger(__name__)
 
 ATTEMPT_MARKER = re.compile(r"^_hw_attempt_([0-9a-f]{12})\.json$")
+_LOCAL_TEMP = re.compile(r"^\.([^/]+)\.\d+\.tmp$")
 REDSHIFT_COPY_MANIFEST = "_redshift_copy.manifest"  # written beside the parts by the Redshift loader
 
 
@@ -108,12 +109,23 @@ def _owned(lake: Lake, prefix: str, uris: list[str]) -> set[str]:
             pass  # not a manifest headwater can read: it stays foreign
         else:
             owned |= {manifest_uri} | ({p.uri for p in manifest.parts} & present)
+    tokens: list[str] = []
     for uri in uris:
         name = uri[len(prefix) + 1 :]
         match = ATTEMPT_MARKER.match(name)
         if match and _marker_token(lake, uri) == match.group(1):
+            tokens.append(match.group(1))
             owned.add(uri)
             owned |= {u for u in uris if u.startswith(f"{prefix}/part-{match.group(1)}-")}
+    for uri in uris:  # a local lake's half-written file (".<name>.<pid>.tmp") left by a killed process
+        temp = _LOCAL_TEMP.match(uri[len(prefix) + 1 :])
+        if temp and (
+            f"{prefix}/{temp.group(1)}" in owned
+            or temp.group(1) == MANIFEST_NAME
+            or ATTEMPT_MARKER.match(temp.group(1))
+            or any(temp.group(1).startswith(f"part-{t}-") for t in tokens)
+        ):
+            owned.add(uri)
     copy_manifest = f"{prefix}/{REDSHIFT_COPY_MANIFEST}"
     if copy_manifest in present and _entries_within(lake, copy_manifest, owned):
         owned.add(copy_manifest)
@@ -150,7 +162,8 @@ def _refuse_live_attempt(lake: Lake, prefix: str, uris: list[str]) -> None:
         if record.get("host") == host and pid != os.getpid() and _alive(pid):
             raise LakeError(
                 f"{prefix}: another headwater write (process {pid}, started {record.get('started_at')}) "
-                "is still running here; wait for it or stop it"
+                "is still running here; wait for it or stop it",
+                transient=True,
             )
 
 
