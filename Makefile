@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint bench airflow-ui clean
+.PHONY: demo test lint mutation bench airflow-ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -32,6 +32,11 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check src dags tests bench
 	$(VENV)/bin/mypy
+
+mutation: $(VENV)/.synced  ## mutation testing of the pure core against tests/unit; fails below 90% per module
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $$(nproc) > mutants.log 2>&1 || (tail -20 mutants.log; exit 1)
+	$(VENV)/bin/python tools/mutation_score.py --min 90
 
 bench: $(VENV)/.synced  ## benchmarks; results land in docs/benchmarks.md
 	$(UV) sync --frozen --quiet --compile-bytecode --group bench

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -24,11 +23,10 @@ from headwater.lake import Lake
 from headwater.parts import Manifest
 from headwater.sql_guard import check_single_select
 from headwater.table import Column
+from headwater.warehouse.shape import BATCH_COLUMN, plan_stage_types, safe_db_message
 from headwater.warehouse.staged import check_keys, is_open_numeric, rebuild_staging, settle_numerics
 
 log = logging.getLogger(__name__)
-
-BATCH_COLUMN = "_hw_batch"  # appended tables: which logical date a row came from
 
 
 @dataclass
@@ -40,28 +38,6 @@ class LoadResult:
     columns: int
     seconds: float
     rebuilt: bool  # the table was created or replaced by the staging table
-
-
-_SAFE_DETAIL = ("CONTEXT:", "Error when converting column", "DETAIL:  Key (")
-_TRAILING_VALUE = re.compile(r'(:\s*)"(?:[^"]|"")*"?\s*$')
-_STRING_VALUE = re.compile(r'(string )"(?:[^"]|"")*"')
-
-
-def safe_db_message(exc: BaseException) -> str:
-    """A database error's message without the cell values some drivers quote (CSV lines, bad inputs)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    kept = lines[:1] + [line for line in lines[1:] if line.startswith(_SAFE_DETAIL)]
-    redacted = [_STRING_VALUE.sub(r"\1<value>", _TRAILING_VALUE.sub(r"\1<value>", line)) for line in kept]
-    return " | ".join(redacted) or type(exc).__name__
-
-
-def fits(source: ColumnType, target: ColumnType | None) -> bool:
-    """Can values of ``source`` go into an existing column of ``target`` without loss?"""
-    if target is None or target.kind == "text" or source == target:
-        return True
-    if source.kind == target.kind == "numeric":
-        return (source.scale or 0) <= (target.scale or 0)
-    return (source.kind, target.kind) in {("integer", "numeric"), ("date", "timestamp")}
 
 
 class Warehouse(ABC):
@@ -134,7 +110,7 @@ class Warehouse(ABC):
             try:
                 self._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
                 existing = self.existing_columns(conn, target)
-                planned = self._plan(target, method, columns, keys, existing)
+                planned = plan_stage_types(target, method, columns, existing)
                 open_names = {c.name for c in columns if is_open_numeric(c.type)}  # staged as text, then settled
                 stage_types = {n: ColumnType("text") if n in open_names else t for n, t in planned.items()}
                 defs = ", ".join(f"{quote(c.name)} {self.type_sql(stage_types[c.name])}" for c in columns)
@@ -236,41 +212,6 @@ class Warehouse(ABC):
             return int(self._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0])
         sql = f"SELECT count(*) FROM {target.sql} WHERE {quote(BATCH_COLUMN)} = %s"
         return int(self._run(conn, sql, (batch,))[0][0])
-
-    def _plan(
-        self,
-        target: TableName,
-        method: str,
-        columns: list[Column],
-        keys: Sequence[str],
-        existing: dict[str, ColumnType | None] | None,
-    ) -> dict[str, ColumnType]:
-        """Types for the staging table; for append/upsert into an existing table, check the shapes agree."""
-        types = {c.name: c.type for c in columns}
-        if existing is None or method == "replace":
-            return types
-        wanted = [c.name for c in columns] + ([BATCH_COLUMN] if method == "append" else [])
-        extra = [n for n in wanted if n not in existing]
-        lacking = [n for n in existing if n not in wanted]
-        if extra or lacking:
-            parts = []
-            if extra:
-                parts.append(f"the source has columns the table lacks: {', '.join(extra)}")
-            if lacking:
-                parts.append(f"the table has columns the source lacks: {', '.join(lacking)}")
-            raise WarehouseError(
-                f"{target}: cannot {method}: " + "; ".join(parts) + " (load with replace to rebuild it)"
-            )
-        for column in columns:
-            current = existing[column.name]
-            if not fits(column.type, current):
-                raise WarehouseError(
-                    f"{target}: cannot {method}: column {column.name!r} is {column.type} in the source but "
-                    f"{current} in the table; declare its type in the config or load with replace"
-                )
-            if current is not None:
-                types[column.name] = current
-        return types
 
     def _publish(
         self,
