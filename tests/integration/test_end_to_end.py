@@ -23,7 +23,10 @@ def run_dag(dag_id: str, when: datetime, monkeypatch: pytest.MonkeyPatch, config
         monkeypatch.setenv("HEADWATER_CONFIG", str(config))
     bag = DagBag(dag_folder=str(REPO / "dags"))
     assert bag.import_errors == {}
-    return bag.dags[dag_id].test(logical_date=when)
+    dag = bag.dags[dag_id]
+    for task in dag.tasks:  # the shipped DAGs retry after minutes: a regression must fail in seconds here
+        task.retries = 0
+    return dag.test(logical_date=when)
 
 
 def snapshot(warehouse: DuckDBWarehouse, table: str) -> list[tuple[Any, ...]]:
@@ -45,8 +48,12 @@ def test_sample_pipeline_loads_the_workbook_and_reruns_identically(
     assert isinstance(orders[0][1], datetime) and isinstance(orders[0][3], Decimal)  # typed, not text
     assert run_dag("sample_sheets", when, monkeypatch).state == "success"
     assert {t: snapshot(warehouse, t) for t in counts} == first
-    lake_runs = list((hw_home / "lake" / "raw" / "orders" / "2026-01-05").iterdir())
-    assert all((r / "_manifest.json").exists() for r in lake_runs)
+    lake_runs = sorted((hw_home / "lake" / "raw" / "orders" / "2026-01-05").iterdir())
+    assert len(lake_runs) == 2  # one run-scoped prefix per run, each complete
+    assert [sorted(p.name for p in r.iterdir() if not p.name.startswith("part-")) for r in lake_runs] == [
+        ["_manifest.json"],
+        ["_manifest.json"],
+    ]
 
 
 def test_append_pipeline_is_idempotent_per_logical_date(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from headwater.errors import ConfigError, HeadwaterError
+from headwater.errors import ConfigError, SourceError, WarehouseError
 from headwater.identifiers import TableName
 from headwater.lake import LocalLake
 from headwater.sql_guard import UnsafeQueryError, check_single_select
@@ -82,12 +82,30 @@ def no_guard(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(f"{module}.check_single_select", lambda query, what="query": query)
 
 
-def smuggled(table: str) -> list[str]:
-    return [
-        f"SELECT 1 AS a) AS x; COMMIT; DROP TABLE {table}; SELECT * FROM (SELECT 1",
-        f"SELECT 1; COMMIT; DROP TABLE {table}",
-        f"WITH d AS (DELETE FROM {table} RETURNING *) SELECT * FROM d",
-    ]
+MULTI = "cannot insert multiple commands into a prepared statement"  # the extended protocol's refusal
+
+# (query, the export's error, the scalar query's error, the write-back query's error): each layer refuses.
+ATTACKS = [
+    (
+        "SELECT 1 AS a) AS x; COMMIT; DROP TABLE {t}; SELECT * FROM (SELECT 1",
+        MULTI,
+        'syntax error at or near "\\)"',
+        'syntax error at or near "\\)"',
+    ),
+    ("SELECT 1; COMMIT; DROP TABLE {t}", 'syntax error at or near ";"', MULTI, MULTI),
+    (
+        "WITH d AS (DELETE FROM {t} RETURNING *) SELECT * FROM d",
+        "WITH clause containing a data-modifying statement must be at the top level",
+        "cannot execute SELECT in a read-only transaction",
+        "DECLARE CURSOR must not contain data-modifying statements in WITH",
+    ),
+    (
+        "DROP TABLE {t}",
+        'syntax error at or near "TABLE"',
+        "cannot execute DROP TABLE in a read-only transaction",
+        'syntax error at or near "DROP"',
+    ),
+]
 
 
 def test_postgres_source_runs_one_read_only_statement(
@@ -98,29 +116,36 @@ def test_postgres_source_runs_one_read_only_statement(
 
     source = PostgresSource(pg_conninfo)
     lake = LocalLake(tmp_path)
-    for query in smuggled(victim):
-        with pytest.raises(HeadwaterError):
+    for template, exported, scalar, _ in ATTACKS:
+        query = template.format(t=victim)
+        with pytest.raises(SourceError, match=f"postgres 127.0.0.1/test: query failed: {exported}"):
             export_query_to_lake(source, query, lake, lake.url + "/x")
-        with pytest.raises(HeadwaterError):
+        with pytest.raises(SourceError, match=f"postgres 127.0.0.1/test: query failed: {scalar}"):
             source.scalar(query)
         assert pg_rows(pg_conninfo, victim) == 3
-    assert not list(tmp_path.rglob("_manifest.json"))
+    assert list(tmp_path.rglob("*")) == []
 
 
 def test_the_guard_refuses_before_anything_runs(pg_conninfo: dict[str, Any], victim: str) -> None:
     from headwater.sources.sql import PostgresSource
 
-    for query in smuggled(victim)[:2]:
-        with pytest.raises(UnsafeQueryError, match="statements"):
-            PostgresSource(pg_conninfo).scalar(query)
+    for template, *_ in ATTACKS[:2]:
+        with pytest.raises(UnsafeQueryError, match=r"query holds \d statements; give exactly one SELECT"):
+            PostgresSource(pg_conninfo).scalar(template.format(t=victim))
+    with pytest.raises(UnsafeQueryError, match="query must be a SELECT .*, not DROP"):
+        PostgresSource(pg_conninfo).scalar(ATTACKS[3][0].format(t=victim))
 
 
 def test_postgres_warehouse_write_back_query_cannot_write(
     pg_conninfo: dict[str, Any], victim: str, no_guard: None
 ) -> None:
     warehouse = PostgresWarehouse(pg_conninfo)
-    for query in [*smuggled(victim), f"DROP TABLE {victim}", f"CREATE TABLE {victim}_2 (a int)"]:
-        with pytest.raises(HeadwaterError), warehouse.query_rows(query) as (_, rows):
+    for template, _, _, refused in ATTACKS:
+        query = template.format(t=victim)
+        with (
+            pytest.raises(WarehouseError, match=f"postgres .*: query failed: {refused}"),
+            warehouse.query_rows(query) as (_, rows),
+        ):
             list(rows)
         assert pg_rows(pg_conninfo, victim) == 3
 
@@ -129,13 +154,14 @@ def test_duckdb_warehouse_write_back_query_cannot_write(tmp_path: Path, no_guard
     warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
     lake = LocalLake(tmp_path / "lake")
     warehouse.load(stage(lake, TableName("raw", "t"), [["1", "a", "1.00"]]), lake, "replace")
-    for query in [
-        "SELECT 1; DROP TABLE raw.t",
-        "DROP TABLE raw.t",
-        "CREATE TABLE raw.u AS SELECT 1",
-        "DELETE FROM raw.t",
+    read_only = 'Cannot execute statement of type "{}" on database "w" which is attached in read-only mode'
+    for query, refused in [
+        ("SELECT 1; DROP TABLE raw.t", "the query must be exactly one statement"),
+        ("DROP TABLE raw.t", read_only.format("DROP")),
+        ("CREATE TABLE raw.u AS SELECT 1", read_only.format("CREATE")),
+        ("DELETE FROM raw.t", read_only.format("DELETE")),
     ]:
-        with pytest.raises(HeadwaterError), warehouse.query_rows(query) as (_, rows):
+        with pytest.raises(WarehouseError, match=refused), warehouse.query_rows(query) as (_, rows):
             list(rows)
         assert warehouse.row_count(TableName("raw", "t")) == 1
     with warehouse.query_rows("SELECT count(*) AS n FROM raw.t -- fine") as (names, rows):
@@ -151,7 +177,7 @@ def test_duckdb_source_runs_one_statement(tmp_path: Path, no_guard: None) -> Non
     with duckdb.connect(str(path)) as conn:
         conn.execute("CREATE TABLE victim AS SELECT 1 AS id")
     source = DuckDBSource(str(path))
-    with pytest.raises(HeadwaterError, match="2 statements"), source.stream("SELECT 1; DROP TABLE victim"):
+    with pytest.raises(SourceError, match="query holds 2 statements"), source.stream("SELECT 1; DROP TABLE victim"):
         pass
     with duckdb.connect(str(path), read_only=True) as conn:
         assert conn.execute("SELECT count(*) FROM victim").fetchone() == (1,)
@@ -172,10 +198,13 @@ def test_mysql_source_runs_one_read_only_statement(no_guard: None) -> None:
             cur.execute(f"CREATE TABLE {table} (id INT)")
             cur.execute(f"INSERT INTO {table} VALUES (1), (2)")
         source = MySQLSource(MYSQL)
-        for query in (f"SELECT 1; DROP TABLE {table}", f"DELETE FROM {table}"):
-            with pytest.raises(HeadwaterError):
+        for query, refused in (
+            (f"SELECT 1; DROP TABLE {table}", "You have an error in your SQL syntax"),
+            (f"DELETE FROM {table}", "Cannot execute statement in a READ ONLY transaction"),
+        ):
+            with pytest.raises(SourceError, match=rf"mysql 127.0.0.1/test: query failed: \(\d+, .{refused}"):
                 source.scalar(query)
-            with pytest.raises(HeadwaterError), source.stream(query) as stream:
+            with pytest.raises(SourceError, match=refused), source.stream(query) as stream:
                 list(stream.chunks(1000))
         with conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")

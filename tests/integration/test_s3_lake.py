@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from headwater.errors import LakeError
+from headwater.errors import LakeError, SourceError, WarehouseError
 from headwater.identifiers import TableName
 from headwater.lake import S3Lake
 from headwater.warehouse.duckdb import DuckDBWarehouse
@@ -25,14 +25,14 @@ def test_parts_and_manifest_round_trip(s3: tuple[Any, str]) -> None:
     client, bucket = s3
     lake = S3Lake(client, f"s3://{bucket}/lake")
     manifest = stage(lake, TableName("raw", "t"), ROWS, rows_per_part=10)
-    keys = sorted(
-        re.sub(r"part-[0-9a-f]{12}-", "part-", o["Key"]) for o in client.list_objects_v2(Bucket=bucket)["Contents"]
-    )
+    raw_keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
+    keys = [re.sub(r"part-[0-9a-f]{12}-", "part-", k) for k in raw_keys]
     assert keys == [
         f"lake/raw/t/2026-01-05/run1/{n}"
         for n in ("_manifest.json", "part-00000.csv.gz", "part-00001.csv.gz", "part-00002.csv.gz")
     ]
-    assert manifest.rows == 25 and all(p.uri.startswith(f"s3://{bucket}/lake/") for p in manifest.parts)
+    assert manifest.rows == 25 and [p.rows for p in manifest.parts] == [10, 10, 5]
+    assert [p.uri for p in manifest.parts] == [f"s3://{bucket}/{k}" for k in raw_keys if "/part-" in k]
 
 
 def test_rerun_clears_stale_objects(s3: tuple[Any, str]) -> None:
@@ -79,14 +79,31 @@ def test_redshift_copy_uses_an_exact_manifest(s3: tuple[Any, str]) -> None:
     redshift = RedshiftWarehouse({"host": "example"}, iam_role="arn:aws:iam::123:role/copy")
     entries = json.loads(redshift.copy_manifest(manifest))["entries"]
     assert [e["url"] for e in entries] == [p.uri for p in manifest.parts]
-    assert all(e["mandatory"] and e["meta"]["content_length"] > 0 for e in entries)
+    assert [(e["mandatory"], e["meta"]["content_length"]) for e in entries] == [(True, p.bytes) for p in manifest.parts]
+    # The whole statements, against Redshift's documented COPY syntax: table (columns), FROM the manifest,
+    # authorization, REGION, MANIFEST, then the format and its parameters.
     statement = redshift.copy_sql(TableName("raw", "_hw_stage_x"), ["id", "name"], "s3://b/m.manifest")
     text = statement.as_string(None) if isinstance(statement, sql.Composable) else str(statement)
-    assert text.startswith('COPY "raw"."_hw_stage_x" ("id", "name") FROM \'s3://b/m.manifest\'')
-    assert "IAM_ROLE 'arn:aws:iam::123:role/copy'" in text and " MANIFEST " in text and "GZIP" in text
-    keyed = RedshiftWarehouse({"host": "example"}, aws_credentials={"access_key": "AK", "secret_key": "S'K"})
-    text = keyed.copy_sql(TableName("raw", "s"), ["id"], "s3://b/m").as_string(None)
-    assert "SECRET_ACCESS_KEY 'S''K'" in text  # quoted, never spliced raw
+    assert text == (
+        'COPY "raw"."_hw_stage_x" ("id", "name") FROM \'s3://b/m.manifest\' IAM_ROLE \'arn:aws:iam::123:role/copy\''
+        " MANIFEST FORMAT AS CSV GZIP IGNOREHEADER 1 EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto'"
+        " COMPUPDATE OFF STATUPDATE OFF"
+    )
+    keyed = RedshiftWarehouse(
+        {"host": "example"},
+        aws_credentials={"access_key": "AK", "secret_key": "S'K", "token": "TOK"},
+        region="eu-west-1",
+    )
+    keys = "ACCESS_KEY_ID 'AK' SECRET_ACCESS_KEY 'S''K' SESSION_TOKEN 'TOK' REGION 'eu-west-1'"  # quoted, never raw
+    assert keyed.copy_sql(TableName("raw", "s"), ["id"], "s3://b/m", "parquet").as_string(None) == (
+        f'COPY "raw"."s" ("id") FROM \'s3://b/m\' {keys} MANIFEST FORMAT AS PARQUET COMPUPDATE OFF STATUPDATE OFF'
+    )
+    assert keyed.copy_sql(TableName("raw", "s"), ["id"], "s3://b/m", "csv.zst").as_string(None) == (
+        f'COPY "raw"."s" ("id") FROM \'s3://b/m\' {keys} MANIFEST FORMAT AS CSV ZSTD IGNOREHEADER 1'
+        " EMPTYASNULL DATEFORMAT 'auto' TIMEFORMAT 'auto' COMPUPDATE OFF STATUPDATE OFF"
+    )
+    with pytest.raises(WarehouseError, match="redshift: COPY needs an IAM role"):
+        RedshiftWarehouse({"host": "example"})
 
 
 def test_redshift_unload_statement_and_manifest_conversion(s3: tuple[Any, str]) -> None:
@@ -99,8 +116,23 @@ def test_redshift_unload_statement_and_manifest_conversion(s3: tuple[Any, str]) 
     text = unload_sql(
         "select * from sales where note = 'it''s'", "s3://b/x/part-", "csv.gz", iam_role="arn:aws:iam::1:role/r"
     ).as_string(None)
-    assert text.startswith("UNLOAD ('select * from sales where note = ''it''''s''') TO 's3://b/x/part-'")
-    assert "MANIFEST VERBOSE" in text and "FORMAT AS CSV HEADER GZIP" in text and "PARALLEL ON" in text
+    assert text == (  # Redshift's UNLOAD: ('query') TO 'prefix' authorization, then the options
+        "UNLOAD ('select * from sales where note = ''it''''s''') TO 's3://b/x/part-' IAM_ROLE 'arn:aws:iam::1:role/r'"
+        " FORMAT AS CSV HEADER GZIP MANIFEST VERBOSE ALLOWOVERWRITE PARALLEL ON MAXFILESIZE 256 MB"
+    )
+    keyed = unload_sql(
+        "select 1", "s3://b/x/part-", "parquet", credentials={"access_key": "AK", "secret_key": "SK", "token": "T"}
+    ).as_string(None)
+    assert keyed == (
+        "UNLOAD ('select 1') TO 's3://b/x/part-' ACCESS_KEY_ID 'AK' SECRET_ACCESS_KEY 'SK' SESSION_TOKEN 'T'"
+        " FORMAT AS PARQUET MANIFEST VERBOSE ALLOWOVERWRITE PARALLEL ON MAXFILESIZE 256 MB"
+    )
+    zst = unload_sql("select 1", "s3://b/p-", "csv.zst", iam_role="r").as_string(None)
+    assert " FORMAT AS CSV HEADER ZSTD MANIFEST VERBOSE " in zst
+    with pytest.raises(SourceError, match="redshift UNLOAD writes csv.gz, csv.zst, parquet, not csv"):
+        unload_sql("select 1", "s3://b/p-", "csv", iam_role="r")
+    with pytest.raises(SourceError, match="redshift UNLOAD needs an IAM role or AWS credentials"):
+        unload_sql("select 1", "s3://b/p-", "csv.gz")
     client, bucket = s3
     lake = S3Lake(client, f"s3://{bucket}/lake")
     bodies = [gzip.compress(b"id,name\n1,a\n2,b\n"), gzip.compress(b"id,name\n3,c\n")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import pytest
 from headwater.errors import LakeError, WarehouseError
 from headwater.identifiers import TableName
 from headwater.lake import LocalLake
+from headwater.parts import read_manifest
 from headwater.warehouse.base import Warehouse
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
@@ -123,7 +126,7 @@ def test_failure_half_way_through_a_replace_leaves_the_old_rows(
     big = stage(lake, target, [[str(i), f"n{i}", "1.00"] for i in range(100, 130)], run_id="run2", rows_per_part=10)
     second_part = Path(big.parts[1].uri.removeprefix("file://"))
     second_part.write_bytes(second_part.read_bytes()[:-8])  # damaged after staging
-    with pytest.raises((LakeError, WarehouseError)):
+    with pytest.raises(LakeError, match=r"part-\w+-00001.csv.gz: checksum does not match the manifest"):
         warehouse.load(big, lake, "replace")
     assert contents(warehouse, target) == before
     second_part.unlink()  # a part gone missing
@@ -147,8 +150,15 @@ def test_tampered_part_error_does_not_echo_cell_values(wh: tuple[Warehouse, Tabl
     bad = stage(lake, target, [["1", "x", "1.00"]], run_id="run2")
     part = Path(bad.parts[0].uri.removeprefix("file://"))
     part.write_bytes(gzip.compress(b'"id","name","amount"\n"1","x","SECRET-VALUE-42"\n'))
-    with pytest.raises((LakeError, WarehouseError)) as err:
+    with pytest.raises(LakeError, match="checksum does not match the manifest") as err:
         warehouse.load(bad, lake, "replace")
+    assert "SECRET-VALUE-42" not in str(err.value)
+    manifest = json.loads(lake.read_bytes(bad.parts[0].uri.rsplit("/", 1)[0] + "/_manifest.json"))
+    manifest["parts"][0]["sha256"] = hashlib.sha256(part.read_bytes()).hexdigest()  # tampered consistently
+    manifest["parts"][0]["bytes"] = part.stat().st_size
+    lake.write_bytes(bad.parts[0].uri.rsplit("/", 1)[0] + "/_manifest.json", json.dumps(manifest).encode())
+    with pytest.raises(WarehouseError, match="load failed, nothing published") as err:
+        warehouse.load(read_manifest(lake, bad.parts[0].uri.rsplit("/", 1)[0] + "/_manifest.json"), lake, "replace")
     assert "SECRET-VALUE-42" not in str(err.value)
     assert contents(warehouse, target)[0] == ("1", "alpha", "10.50")
 

@@ -45,6 +45,16 @@ class _HashingReader:
         self.size += len(data)
         return data
 
+    def finish(self) -> None:
+        """Hash what was not read yet (after a failure half-way through the part)."""
+        with contextlib.suppress(Exception):
+            while self.read(1 << 20):
+                pass
+
+
+def _changed(uri: str) -> LakeError:
+    return LakeError(f"{uri}: checksum does not match the manifest; the part changed after staging")
+
 
 def _decompressed(reader: _HashingReader, fmt: str, uri: str) -> Any:
     """A readable stream of the part's CSV bytes."""
@@ -123,6 +133,15 @@ class PostgresWarehouse(Warehouse):
         kind = _PG_TYPES.get(data_type)
         return ColumnType(kind) if kind else None
 
+    def _copy_part(self, cur: Any, staging: TableName, names: str, reader: _HashingReader, fmt: str, uri: str) -> None:
+        unzipped = _decompressed(reader, fmt, uri)
+        with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+            try:
+                while chunk := unzipped.read(1 << 20):
+                    copy.write(chunk)
+            except (EOFError, OSError, zlib.error, ValueError) as exc:
+                raise LakeError(f"{uri}: the part is damaged ({type(exc).__name__})") from None
+
     def _bulk_copy(
         self, conn: Any, staging: TableName, manifest: Manifest, lake: Lake, types: dict[str, ColumnType]
     ) -> int:
@@ -132,17 +151,15 @@ class PostgresWarehouse(Warehouse):
             for part in manifest.parts:
                 with lake.open_read(part.uri) as raw:
                     reader = _HashingReader(raw)
-                    unzipped = _decompressed(reader, manifest.format, part.uri)
-                    with cur.copy(f"COPY {staging.sql} ({names}) FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-                        try:
-                            while chunk := unzipped.read(1 << 20):
-                                copy.write(chunk)
-                        except (EOFError, OSError, zlib.error, ValueError) as exc:
-                            raise LakeError(f"{part.uri}: the part is damaged ({type(exc).__name__})") from None
+                    try:
+                        self._copy_part(cur, staging, names, reader, manifest.format, part.uri)
+                    except BaseException:
+                        reader.finish()  # a changed part explains the failure better than its symptom
+                        if reader.digest.hexdigest() != part.sha256:
+                            raise _changed(part.uri) from None
+                        raise
                     if reader.digest.hexdigest() != part.sha256:
-                        raise LakeError(
-                            f"{part.uri}: checksum does not match the manifest; the part changed after staging"
-                        )
+                        raise _changed(part.uri)
                 if cur.rowcount != part.rows:
                     raise LakeError(f"{part.uri}: holds {cur.rowcount} rows, the manifest says {part.rows}")
                 copied += cur.rowcount
