@@ -229,6 +229,8 @@ class S3Lake(Lake):
             self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
 
 
+_S3_CODE = re.compile(r"An error occurred \((\w+)\)")
+_CLIENT_CODES = {"NoSuchKey", "InvalidRequest", "EntityTooLarge", "400", "403", "404"}
 _PERMANENT_S3_CODES = {
     "AccessDenied",
     "NoSuchBucket",
@@ -239,14 +241,23 @@ _PERMANENT_S3_CODES = {
 
 
 def s3_transient(exc: BaseException) -> bool:
-    """Throttling, 5xx and network failures may heal; a missing bucket or a denied key will not."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = str(response.get("Error", {}).get("Code", ""))
-        status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in _PERMANENT_S3_CODES:
-            return False
-        return status >= 500 or status == 429 or "Throttl" in code or code == "SlowDown"
+    """Throttling, 5xx and network failures may heal; a missing bucket or a denied key will not.
+
+    boto3's upload wrapper keeps only the text of the ClientError it caught, so its code is read from there.
+    """
+    seen: BaseException | None = exc
+    while seen is not None:
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            code = str(response.get("Error", {}).get("Code", ""))
+            status = int(response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if code in _PERMANENT_S3_CODES:
+                return False
+            return status >= 500 or status == 429 or "Throttl" in code or code == "SlowDown"
+        seen = seen.__cause__ or seen.__context__
+    quoted = _S3_CODE.search(str(exc))
+    if quoted is not None:
+        return quoted.group(1) not in _PERMANENT_S3_CODES and quoted.group(1) not in _CLIENT_CODES
     return True  # connection errors, timeouts, a broken pipe mid-upload
 
 

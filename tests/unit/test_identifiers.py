@@ -1,6 +1,15 @@
+import re
+
 import pytest
 
-from headwater.identifiers import IdentifierError, TableName, normalize_header, quote
+from headwater.identifiers import (
+    MAX_IDENTIFIER_BYTES,
+    IdentifierError,
+    TableName,
+    normalize_header,
+    quote,
+    validate_identifier,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -24,3 +33,111 @@ def test_quote_and_table_names() -> None:
 )
 def test_normalize_header(header: str, name: str) -> None:
     assert normalize_header(header) == name
+
+
+NOT_VALID = "is not a valid identifier (letters, digits and underscores, not starting with a digit)"
+
+
+@pytest.mark.parametrize("good", ["a", "_", "order_id", "Order2", "고객명", "_2024", "a" * 63, "가" * 21])
+def test_valid_identifiers_are_returned_unchanged(good: str) -> None:
+    assert validate_identifier(good) == good
+    assert quote(good) == f'"{good}"'
+
+
+@pytest.mark.parametrize(
+    ("name", "what", "message"),
+    [
+        ("a b", None, f"identifier 'a b' {NOT_VALID}"),
+        ("1abc", "column", f"column '1abc' {NOT_VALID}"),
+        ("", "key column", f"key column '' {NOT_VALID}"),
+        (5, None, f"identifier 5 {NOT_VALID}"),
+        ("a" * 64, None, f"identifier '{'a' * 64}' is longer than 63 bytes"),
+        ("가" * 22, "column", f"column '{'가' * 22}' is longer than 63 bytes"),
+    ],
+)
+def test_refusal_names_what_and_the_name(name: object, what: str | None, message: str) -> None:
+    with pytest.raises(IdentifierError, match=f"^{re.escape(message)}$"):
+        if what is None:
+            validate_identifier(name)  # type: ignore[arg-type]
+        else:
+            validate_identifier(name, what)  # type: ignore[arg-type]
+
+
+def test_length_limit_counts_utf8_bytes_up_to_63() -> None:
+    assert MAX_IDENTIFIER_BYTES == 63
+    assert validate_identifier("a" * 62 + "_") == "a" * 62 + "_"
+    with pytest.raises(IdentifierError, match="is longer than 63 bytes$"):
+        validate_identifier("가" * 21 + "a")  # 64 bytes in 22 characters
+
+
+def test_quote_uses_the_generic_name_in_errors() -> None:
+    with pytest.raises(IdentifierError, match=f"^identifier 'a-b' {re.escape(NOT_VALID)}$"):
+        quote("a-b")
+
+
+@pytest.mark.parametrize(
+    ("schema", "table", "message"),
+    [
+        ("1raw", "orders", f"schema '1raw' {NOT_VALID}"),
+        ("raw", "or ders", f"table 'or ders' {NOT_VALID}"),
+        ("s" * 64, "orders", f"schema '{'s' * 64}' is longer than 63 bytes"),
+        ("raw", "t" * 64, f"table '{'t' * 64}' is longer than 63 bytes"),
+    ],
+)
+def test_table_name_errors_say_schema_or_table(schema: str, table: str, message: str) -> None:
+    with pytest.raises(IdentifierError, match=f"^{re.escape(message)}$"):
+        TableName(schema, table)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("raw", "table 'raw' must be written as schema.table"),
+        ("raw.orders.x", "table 'raw.orders.x' must be written as schema.table"),
+        ("", "table '' must be written as schema.table"),
+        (".orders", f"schema '' {NOT_VALID}"),
+        ("raw.", f"table '' {NOT_VALID}"),
+    ],
+)
+def test_parse_needs_exactly_schema_dot_table(text: str, message: str) -> None:
+    with pytest.raises(IdentifierError, match=f"^{re.escape(message)}$"):
+        TableName.parse(text)
+
+
+def test_table_name_text_forms() -> None:
+    name = TableName.parse("raw.orders")
+    assert (name.schema, name.table) == ("raw", "orders")
+    assert str(name) == "raw.orders"
+    assert repr(name) == "TableName('raw', 'orders')"
+    assert name.sql == '"raw"."orders"'
+
+
+def test_with_table_keeps_the_schema() -> None:
+    staged = TableName("raw", "orders").with_table("_hw_stage_1")
+    assert (staged.schema, staged.table) == ("raw", "_hw_stage_1")
+    with pytest.raises(IdentifierError, match=f"^table 'x y' {re.escape(NOT_VALID)}$"):
+        TableName("raw", "orders").with_table("x y")
+
+
+@pytest.mark.parametrize(
+    ("other", "equal"),
+    [
+        (TableName("raw", "orders"), True),
+        (TableName("raw", "items"), False),
+        (TableName("stage", "orders"), False),
+        ("raw.orders", False),
+        (("raw", "orders"), False),
+    ],
+)
+def test_equality_is_by_schema_and_table(other: object, equal: bool) -> None:
+    name = TableName("raw", "orders")
+    assert (name == other) is equal
+    assert (name != other) is not equal
+
+
+def test_equal_names_hash_alike() -> None:
+    assert hash(TableName("raw", "orders")) == hash(("raw", "orders"))
+    assert {TableName("raw", "orders"), TableName("raw", "orders"), TableName("raw", "items")} == {
+        TableName("raw", "items"),
+        TableName("raw", "orders"),
+    }

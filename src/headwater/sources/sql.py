@@ -316,7 +316,7 @@ class DuckDBSource:
         try:
             return duckdb.connect(self.path, read_only=True)
         except duckdb.Error as exc:
-            transient = isinstance(exc, duckdb.IOException)  # the file is locked by another process
+            transient = "Could not set lock" in str(exc)  # the file is locked by another process
             raise SourceError(f"{self.label}: cannot open: {_first_line(exc)}", transient=transient) from None
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
