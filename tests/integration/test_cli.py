@@ -80,3 +80,53 @@ def test_export_reads_the_source_url_from_the_environment(
     result = runner.invoke(app, ["export", "--source", "env:NOT_SET_HW", *query, "--to", str(tmp_path / "c")])
     assert result.exit_code == 1 and "the environment variable NOT_SET_HW is not set" in result.output
     assert "process list" in " ".join(runner.invoke(app, ["export", "--help"]).output.split())
+
+
+def test_the_demo_commands_in_process(airflow_db: Path, hw_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make demo` runs: init, run, tables, with their output and exit codes."""
+    monkeypatch.setenv("HEADWATER_CONFIG", "config/pipelines.yaml")  # run sets it; monkeypatch restores it
+    result = runner.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    assert f"Airflow metadata database ready (AIRFLOW_HOME={airflow_db})" in " ".join(result.output.split())
+    result = runner.invoke(app, ["run", "sample_sheets", "--logical-date", "2026-01-05"])
+    assert result.exit_code == 0, result.output
+    lines = " ".join(result.output.split())
+    for table, method, rows, columns in (
+        ("raw.orders", "replace", 240, 8),
+        ("raw.customers", "upsert", 40, 6),
+        ("raw.products", "replace", 30, 5),
+    ):
+        assert f"{table} │ {method} │ {rows} │ {columns} │ {rows} │" in lines
+    assert "(success)" in lines
+    result = runner.invoke(app, ["tables"])
+    assert result.exit_code == 0, result.output
+    lines = " ".join(result.output.split())
+    for table, rows in (("raw.orders", 240), ("raw.customers", 40), ("raw.products", 30), ("raw.exchange_rates", "-")):
+        assert f"{table} │ {rows} │" in lines
+    assert f"warehouse: duckdb {hw_home / 'warehouse.duckdb'}".replace(" ", "") in lines.replace(" ", "")
+
+
+def test_a_failing_run_in_process_names_the_task_and_the_cell(
+    airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bad.csv").write_text("id,amount\n1,10\n2,twelve\n")
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        "pipelines:\n  bad_one:\n    retries: 0\n    sheets:\n"
+        "      - {workbook: bad.csv, table: raw.bad, columns: {amount: integer}}\n"
+    )
+    monkeypatch.setenv("HEADWATER_CONFIG", str(config))
+    result = runner.invoke(app, ["run", "bad_one", "--logical-date", "2026-01-05"])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"failed: extract_bad: workbook {tmp_path / 'bad.csv'}, tab 'bad': row 3, column 'amount' (B): "
+        "value does not fit type integer (is not an integer)"
+    )
+    assert "not run: check__raw__bad, load__raw__bad (an upstream task failed)" in result.stderr
+    assert "twelve" not in result.output
+    result = runner.invoke(app, ["run", "no_such_pipeline"])
+    assert result.exit_code == 1
+    assert f"{config}: no pipeline named 'no_such_pipeline' (configured: bad_one)" in result.stderr
+    result = runner.invoke(app, ["run", "bad_one", "--logical-date", "5 Jan"])
+    assert result.exit_code == 1
+    assert "--logical-date '5 Jan' is not YYYY-MM-DD or an ISO timestamp" in result.stderr

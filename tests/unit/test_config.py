@@ -1,9 +1,22 @@
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from headwater.config import LoadMethod, load_config, spreadsheet_key
+from headwater.coltypes import ColumnType
+from headwater.config import (
+    CONFIG_ENV,
+    LoadMethod,
+    Pipeline,
+    _describe,
+    as_datetime,
+    default_config_path,
+    load_config,
+    spreadsheet_key,
+)
 from headwater.errors import ConfigError
+from headwater.table import TableRules
 
 pytestmark = pytest.mark.unit
 
@@ -94,3 +107,304 @@ def test_spreadsheet_key_from_url() -> None:
     url = "https://docs.google.com/spreadsheets/d/1hW-_16OqgctX-_lXBa0VSmQAs98uUnmfOqvDYYjuE50/edit#gid=0"
     assert spreadsheet_key(url) == "1hW-_16OqgctX-_lXBa0VSmQAs98uUnmfOqvDYYjuE50"
     assert spreadsheet_key("1hW-_16OqgctX") == "1hW-_16OqgctX"
+
+
+SHEET = "{workbook: a.csv, table: raw.t}"
+NOT_VALID = "is not a valid identifier (letters, digits and underscores, not starting with a digit)"
+
+
+def config_error(path: Path, *problems: str) -> str:
+    """The exact ConfigError text: one ``file: entry.key: problem`` line per problem."""
+    return "\n".join(f"{path}: {problem}" for problem in problems)
+
+
+@pytest.mark.parametrize(
+    ("text", "problems"),
+    [
+        (
+            "pipelines:\n  p1:\n    sheets:\n      - {workbook: a.xlsx, tab: T, table: raw.t, load: merge}\n",
+            ["pipelines.p1.sheets[0].load: Input should be 'replace', 'append' or 'upsert'"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheets:\n      - {workbook: a.csv, table: raw.t, load: merge}\n"
+            "      - {workbook: a.csv, table: raw.u, load: upsert}\n",
+            [
+                "pipelines.p.sheets[0].load: Input should be 'replace', 'append' or 'upsert'",
+                "pipelines.p.sheets[1]: load 'upsert' needs 'keys'",
+            ],
+        ),
+        (
+            "pipelines:\n  p:\n    retries: 21\n    sheets: [{workbook: a.csv, table: raw.t, keys: ['a b']}]\n",
+            [
+                "pipelines.p.retries: Input should be less than or equal to 20",
+                f"pipelines.p.sheets[0].keys: key column 'a b' {NOT_VALID}",
+            ],
+        ),
+        (
+            "pipelines:\n  p:\n    sheets: [{workbook: a.csv, table: raw.t, columns: {'a b': text}}]\n",
+            [f"pipelines.p.sheets[0].columns: column 'a b' {NOT_VALID}"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheets: [{workbook: a, table: raw.t}]\n",
+            ["pipelines.p.sheets[0]: workbook must be a .xlsx or .csv file, not 'no extension'"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheets: [{workbook: a.XLSX, table: raw.t}]\n",
+            ["pipelines.p.sheets[0]: 'tab' is required for a .xlsx workbook"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheets: [{spreadsheet: abcdefghijk, table: raw.t}]\n",
+            ["pipelines.p.sheets[0]: 'tab' is required for a Google Sheet"],
+        ),
+        (
+            "pipelines:\n  p:\n    tables:\n      - {conn_id: c, table: raw.t, query: 'select 1; select 2'}\n",
+            [
+                "pipelines.p.tables[0].query: query holds 2 statements; "
+                "give exactly one SELECT (no ';' between statements)"
+            ],
+        ),
+        (
+            "pipelines:\n  p:\n    tables:\n      - {conn_id: c, table: raw.t}\n",
+            ["pipelines.p.tables[0]: give exactly one of 'query' or 'source_table'"],
+        ),
+        (
+            "pipelines:\n  p:\n    tables:\n      - {conn_id: c, table: raw.t, source_table: x}\n",
+            ["pipelines.p.tables[0]: table 'x' must be written as schema.table"],
+        ),
+        (
+            "pipelines:\n  p:\n    tables:\n"
+            "      - {conn_id: c, table: raw.t, source_table: a.b, incremental: {column: u}}\n",
+            ["pipelines.p.tables[0]: an incremental export must load by 'upsert' (or 'append'), not 'replace'"],
+        ),
+        (
+            "pipelines:\n  p:\n    tables:\n"
+            "      - {conn_id: c, table: raw.t, source_table: a.b, incremental: {column: '1u'}, load: append}\n",
+            [f"pipelines.p.tables[0].incremental.column: incremental column '1u' {NOT_VALID}"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheet_exports:\n"
+            "      - {name: out, query: 'drop table x', spreadsheet: abcdefghijk, tab: T}\n",
+            ["pipelines.p.sheet_exports[0].query: query must be a SELECT (or WITH ... SELECT), not DROP"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheet_exports:\n"
+            "      - {name: out, query: 'select 1', spreadsheet: short, tab: T}\n",
+            ["pipelines.p.sheet_exports[0].spreadsheet: 'short' is neither a Google Sheets URL nor a spreadsheet key"],
+        ),
+        (
+            "pipelines:\n  p:\n    sheet_exports:\n"
+            "      - {name: out, query: 'select 1', spreadsheet: abcdefghijk, tab: T}\n"
+            "      - {name: out, query: 'select 2', spreadsheet: abcdefghijk, tab: U}\n",
+            ["pipelines.p: sheet_exports names must be unique in a pipeline"],
+        ),
+        (
+            f"pipelines:\n  p:\n    sheets: [{SHEET}]\n    tables: [{{conn_id: c, table: raw.t, source_table: a.b}}]\n",
+            ["pipelines.p: table 'raw.t' is loaded twice in this pipeline"],
+        ),
+        (
+            "pipelines:\n  p: {}\n",
+            ["pipelines.p: a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'"],
+        ),
+        (
+            f"pipelines:\n  9p:\n    sheets: [{SHEET}]\n",
+            ["pipelines: pipeline name '9p' must be letters, digits and underscores"],
+        ),
+        (
+            f"defaults: {{lake_url: relative/path}}\npipelines:\n  p:\n    sheets: [{SHEET}]\n",
+            ["defaults.lake_url: 'relative/path' is not s3://bucket/prefix, file:///absolute/path or an absolute path"],
+        ),
+        ("defaults: {}\n", ["pipelines: Field required"]),
+    ],
+)
+def test_errors_name_file_entry_and_key_exactly(tmp_path: Path, text: str, problems: list[str]) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == config_error(path, *problems)
+
+
+def test_an_error_without_a_location_is_reported_at_top_level() -> None:
+    with pytest.raises(ValidationError) as err:
+        Pipeline.model_validate({})
+    assert _describe(Path("p.yaml"), err.value) == (
+        "p.yaml: (top level): a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "byte"),
+    [(b"\xffpipelines: {}\n", 1, 0), (b"pipelines:\n  p:\n    description: caf\xe9\n", 3, 36)],
+)
+def test_file_that_is_not_utf8_names_line_and_byte(tmp_path: Path, content: bytes, line: int, byte: int) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: not UTF-8 text (line {line}, byte {byte}); save it as UTF-8"
+
+
+def test_utf8_text_is_read_as_utf8(tmp_path: Path) -> None:
+    path = write(tmp_path, f"pipelines:\n  p:\n    description: 고객 주문\n    sheets: [{SHEET}]\n")
+    assert load_config(path).config.pipelines["p"].description == "고객 주문"
+
+
+@pytest.mark.parametrize("text", ["- a\n- b\n", "", "just text\n"])
+def test_top_level_must_be_a_mapping(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: expected a mapping with a 'pipelines' key"
+
+
+def test_missing_file_message_gives_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "nope.yaml")
+    assert str(err.value) == f"{tmp_path / 'nope.yaml'}: cannot read the pipelines file (No such file or directory)"
+
+
+def test_bad_yaml_names_file_and_position(tmp_path: Path) -> None:
+    path = write(tmp_path, "pipelines: [unclosed")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: not valid YAML: while parsing a flow sequence\n")
+    assert str(err.value).endswith("did not find expected ',' or ']'\n  in \"<unicode string>\", line 2, column 1")
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "where"),
+    [
+        ("pipelines:\n  p:\n    sheets: []\n  p:\n    sheets: []\n", "'p'", "line 4, column 3"),
+        (f"pipelines:\n  p:\n    sheets: [{SHEET}]\npipelines: {{}}\n", "'pipelines'", "line 4, column 1"),
+        (
+            "pipelines:\n  p:\n    sheets: [{workbook: a.csv, table: raw.t, table: raw.u}]\n",
+            "'table'",
+            "line 3, column 46",
+        ),
+    ],
+)
+def test_duplicate_key_error_points_at_the_second_one(tmp_path: Path, text: str, key: str, where: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f'{path}: not valid YAML: key {key} appears twice\n  in "<unicode string>", {where}'
+
+
+def test_same_key_in_different_mappings_is_fine(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  a:\n    sheets: [{workbook: a.csv, table: raw.a}]\n"
+        "  b:\n    sheets: [{workbook: a.csv, table: raw.b}]\n",
+    )
+    loaded = load_config(path)
+    assert [s.table for p in loaded.config.pipelines.values() for s in p.sheets] == ["raw.a", "raw.b"]
+
+
+def test_aliases_are_resolved(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  a:\n    tags: &tags [daily, sheets]\n    sheets: [{workbook: a.csv, table: raw.a}]\n"
+        "  b:\n    tags: *tags\n    sheets: [{workbook: a.csv, table: raw.b}]\n",
+    )
+    pipelines = load_config(path).config.pipelines
+    assert (pipelines["a"].tags, pipelines["b"].tags) == (["daily", "sheets"], ["daily", "sheets"])
+
+
+def test_loaded_path_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, f"pipelines:\n  p:\n    sheets: [{SHEET}]\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_config("pipelines.yaml").path == tmp_path.resolve() / "pipelines.yaml"
+
+
+def test_without_a_path_the_environment_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write(tmp_path, f"pipelines:\n  from_env:\n    sheets: [{SHEET}]\n")
+    monkeypatch.setenv(CONFIG_ENV, str(path))
+    assert CONFIG_ENV == "HEADWATER_CONFIG"
+    assert default_config_path() == path
+    loaded = load_config()
+    assert (loaded.path, list(loaded.config.pipelines)) == (path.resolve(), ["from_env"])
+
+
+@pytest.mark.parametrize("env", [None, ""])
+def test_without_path_or_environment_the_working_directory_is_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: str | None
+) -> None:
+    (tmp_path / "config").mkdir()
+    path = tmp_path / "config" / "pipelines.yaml"
+    path.write_text(f"pipelines:\n  from_cwd:\n    sheets: [{SHEET}]\n", encoding="utf-8")
+    if env is None:
+        monkeypatch.delenv(CONFIG_ENV, raising=False)
+    else:
+        monkeypatch.setenv(CONFIG_ENV, env)
+    monkeypatch.chdir(tmp_path)
+    assert default_config_path() == path
+    loaded = load_config()
+    assert (loaded.path, list(loaded.config.pipelines)) == (path.resolve(), ["from_cwd"])
+
+
+def test_pipeline_by_name(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  zeta:\n    sheets: [{workbook: z.csv, table: raw.z}]\n"
+        "  alpha:\n    sheets: [{workbook: a.csv, table: raw.a}]\n",
+    )
+    loaded = load_config(path)
+    assert loaded.pipeline("alpha").sheets[0].table == "raw.a"
+    with pytest.raises(ConfigError) as err:
+        loaded.pipeline("beta")
+    assert str(err.value) == f"{path.resolve()}: no pipeline named 'beta' (configured: alpha, zeta)"
+
+
+def test_unknown_pipeline_when_none_are_configured(tmp_path: Path) -> None:
+    path = write(tmp_path, "pipelines: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path).pipeline("p")
+    assert str(err.value) == f"{path.resolve()}: no pipeline named 'p' (configured: none)"
+
+
+@pytest.mark.parametrize(
+    ("workbook", "expected"),
+    [
+        ("a.csv", "{base}/a.csv"),
+        ("data/../b.xlsx", "{base}/b.xlsx"),
+        ("$HW_DATA/c.csv", "{data}/c.csv"),
+        ("{data}/../sub/d.csv", "{data}/../sub/d.csv"),  # an absolute path is taken as written
+        ("~/e.csv", "{home}/e.csv"),
+    ],
+)
+def test_workbook_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workbook: str, expected: str) -> None:
+    base, data, home = tmp_path / "cfg", tmp_path / "data", tmp_path / "home"
+    base.mkdir()
+    monkeypatch.setenv("HW_DATA", str(data))
+    monkeypatch.setenv("HOME", str(home))
+    tab = "\n        tab: T" if workbook.endswith(".xlsx") else ""
+    wb = workbook.format(data=data)
+    path = write(base, f"pipelines:\n  p:\n    sheets:\n      - workbook: '{wb}'{tab}\n        table: raw.t\n")
+    loaded = load_config(path)
+    resolved = loaded.workbook_path(loaded.pipeline("p").sheets[0])
+    assert resolved == Path(expected.format(base=base.resolve(), data=data, home=home))
+
+
+def test_rules_carry_types_cleaning_keys_and_allow_empty(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  p:\n    sheets:\n      - workbook: a.csv\n        table: raw.t\n        load: upsert\n"
+        "        keys: [id, day]\n        columns: {id: int, price: 'numeric(12,2)'}\n"
+        "        clean: {currency: [price], percent: ['*']}\n        allow_empty: true\n",
+    )
+    rules = load_config(path).pipeline("p").sheets[0].rules()
+    assert rules == TableRules(
+        types={"id": ColumnType("integer"), "price": ColumnType("numeric", 12, 2)},
+        currency=("price",),
+        percent=("*",),
+        keys=("id", "day"),
+        allow_empty=True,
+    )
+
+
+def test_rules_defaults(tmp_path: Path) -> None:
+    rules = load_config(write(tmp_path, f"pipelines:\n  p:\n    sheets: [{SHEET}]\n")).pipeline("p").sheets[0].rules()
+    assert rules == TableRules(types={}, currency=(), percent=(), keys=(), allow_empty=False)
+
+
+def test_as_datetime_is_midnight_of_the_date() -> None:
+    assert as_datetime(date(2026, 3, 4)) == datetime(2026, 3, 4, 0, 0, 0)

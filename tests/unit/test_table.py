@@ -104,3 +104,184 @@ def test_keys_must_be_present_and_unique() -> None:
 
 def test_config_naming_unknown_columns() -> None:
     assert "keys names 'nope'" in problem(["id"], ["1"], rules=TableRules(keys=["nope"]))
+
+
+WHERE = "spreadsheet KEY123, tab 'Sales'"
+TEXT = ColumnType("text")
+
+
+def column_of(cells: list[str | None], rules: TableRules) -> tuple[str, list[str | None]]:
+    """Build a two-column table (id, v) and return v's settled type and cells."""
+    rows = [["id", "v"]] + [[str(i), cell] for i, cell in enumerate(cells, start=1)]
+    table = build_table(raw(*rows), rules)
+    assert [c.name for c in table.columns] == ["id", "v"]
+    return str(table.columns[1].type), [r[1] for r in table.rows]
+
+
+def test_values_after_a_blank_cell_in_a_declared_column_are_still_checked() -> None:
+    message = problem(
+        ["id", "amount"],
+        ["1", "5"],
+        ["2", None],
+        ["3", "oops-value"],
+        rules=TableRules(types={"amount": ColumnType("integer")}),
+    )
+    assert message == f"{WHERE}: row 4, column 'amount' (B): value does not fit type integer (is not an integer)"
+    assert "oops-value" not in message
+
+
+def test_values_after_a_blank_cell_are_still_cast_to_canonical_text() -> None:
+    assert column_of(["+1", None, "+5"], TableRules()) == ("integer", ["1", None, "5"])
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected_type", "expected"),
+    [
+        (["12.5%"], "numeric(38,3)", ["0.125"]),  # divided by 100 once, exactly
+        (["5%"], "numeric(38,2)", ["0.05"]),
+        (["50 %", "100%"], "numeric(38,2)", ["0.50", "1.00"]),
+        (["1,250%"], "numeric(38,2)", ["12.50"]),
+        (["0.00001%"], "numeric(38,7)", ["0.0000001"]),  # tiny rates stay plain decimals, no exponent
+        (["0.5", "50%"], "numeric(38,2)", ["0.50", "0.50"]),  # a cell without % is already a fraction
+        (["12.5%", None, "5%"], "numeric(38,3)", ["0.125", None, "0.050"]),  # cleaning goes on after a blank
+        (["n/a%"], "text", ["n/a%"]),  # not a number: left alone
+    ],
+)
+def test_percent_cells_become_fractions_exactly(
+    cells: list[str | None], expected_type: str, expected: list[str | None]
+) -> None:
+    assert column_of(cells, TableRules(percent=["v"])) == (expected_type, expected)
+
+
+def test_percent_column_declared_numeric_keeps_the_exact_fraction() -> None:
+    assert column_of(["12.5%", "5%"], TableRules(types={"v": ColumnType("numeric")}, percent=["v"])) == (
+        "numeric(38,3)",
+        ["0.125", "0.05"],
+    )
+    assert column_of(["12.5%", "5%"], TableRules(types={"v": ColumnType("numeric", 6, 4)}, percent=["v"])) == (
+        "numeric(6,4)",
+        ["0.1250", "0.0500"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("$1,234.50", "1234.50"),
+        ("€ 1 000", "1000"),
+        ("£3", "3"),
+        ("¥4", "4"),
+        ("₩5,000", "5000"),
+        ("(1,234)", "-1234"),
+        ("+$1,234.50", "1234.50"),
+        ("+$15", "15"),
+        ("$", "$"),  # nothing but junk: left as it was
+        ("(12", "(12"),  # unbalanced parentheses are not a negative amount
+        ("12)", "12)"),
+        ("12.5%", "12.5%"),  # a currency column does not read percentages
+    ],
+)
+def test_currency_cleaning_text(cell: str, expected: str) -> None:
+    assert column_of([cell], TableRules(types={"v": TEXT}, currency=["v"])) == ("text", [expected])
+
+
+def test_currency_cleaning_goes_on_after_a_blank_cell() -> None:
+    assert column_of(["$1", None, "$2,000"], TableRules(currency=["v"])) == ("integer", ["1", None, "2000"])
+
+
+def test_currency_star_cleans_every_column() -> None:
+    table = build_table(
+        raw(["price", "fee", "note"], ["$1,000", "(₩30)", "50%"]),
+        TableRules(currency=["*"]),
+    )
+    assert [(c.name, str(c.type)) for c in table.columns] == [
+        ("price", "integer"),
+        ("fee", "integer"),
+        ("note", "text"),
+    ]
+    assert table.rows == [["1000", "-30", "50%"]]
+
+
+def test_percent_star_converts_every_column_and_other_columns_are_untouched() -> None:
+    star = build_table(raw(["a", "b"], ["50%", "5%"]), TableRules(percent=["*"]))
+    assert star.rows == [["0.50", "0.05"]]
+    named = build_table(raw(["a", "b"], ["50%", "5%"]), TableRules(percent=["a"]))
+    assert named.rows == [["0.50", "5%"]]
+    assert [str(c.type) for c in named.columns] == ["numeric(38,2)", "text"]
+
+
+def test_declared_plain_numeric_takes_its_scale_from_the_data() -> None:
+    rules = TableRules(types={"v": ColumnType.parse("numeric")})
+    assert column_of(["1.5", None, "2.125", "3"], rules) == ("numeric(38,3)", ["1.5", None, "2.125", "3"])
+    assert column_of(["7", "8"], rules) == ("numeric(38,0)", ["7", "8"])
+    assert column_of([None, None], rules) == ("numeric(38,0)", [None, None])
+
+
+def test_keys_that_are_present_and_unique_load() -> None:
+    table = build_table(
+        raw(["id", "part", "v"], ["1", "a", "x"], ["1", "b", "y"], ["2", "a", "z"]),
+        TableRules(keys=["id", "part"]),
+    )
+    assert [r[:2] for r in table.rows] == [["1", "a"], ["1", "b"], ["2", "a"]]
+    assert table.source_row_numbers == [2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ([["1", "a"], [None, "b"]], "row 3, column 'id' (A): key column is empty"),
+        ([["1", "a"], ["2", None]], "row 3, column 'part' (B): key column is empty"),
+        (
+            [["1", "a"], ["2", "a"], ["1", "a"]],
+            "row 4, column 'id' (A): duplicate key (same as row 2)",
+        ),
+    ],
+)
+def test_key_problems_name_row_and_column_exactly(rows: list[list[str | None]], message: str) -> None:
+    assert problem(["id", "part"], *rows, rules=TableRules(keys=["id", "part"])) == f"{WHERE}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (TableRules(types={"nope": TEXT}), "columns names 'nope', not among the columns (id, v)"),
+        (TableRules(keys=["a", "b"]), "keys names 'a', 'b', not among the columns (id, v)"),
+        (TableRules(currency=["*", "x"]), "clean.currency names 'x', not among the columns (id, v)"),
+        (TableRules(percent=["y"]), "clean.percent names 'y', not among the columns (id, v)"),
+    ],
+)
+def test_config_naming_unknown_columns_says_which_setting(rules: TableRules, message: str) -> None:
+    assert problem(["id", "v"], ["1", "2"], rules=rules) == f"{WHERE}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        ("%%%", "column '' is not a valid identifier (letters, digits and underscores, not starting with a digit)"),
+        ("x" * 64, f"column '{'x' * 64}' is longer than 63 bytes"),
+    ],
+)
+def test_header_without_a_usable_name(header: str, reason: str) -> None:
+    message = problem(["id", header], ["1", "2"])
+    assert message == f"{WHERE}: row 1, column B: header gives no usable name ({reason})"
+
+
+@pytest.mark.parametrize(
+    ("bad_rows", "tail"),
+    [
+        (1, "row 2, column 'n' (A): value does not fit type integer (is not an integer)"),
+        (
+            2,
+            "row 2, column 'n' (A): value does not fit type integer (is not an integer); "
+            "row 3, column 'n' (A): value does not fit type integer (is not an integer)",
+        ),
+        (
+            6,
+            "; ".join(f"row {r}, column 'n' (A): value does not fit type integer (is not an integer)" for r in range(2, 7))
+            + " (and 1 more)",
+        ),
+    ],
+)
+def test_problem_summary_is_exact(bad_rows: int, tail: str) -> None:
+    rows = [["n"]] + [[f"bad{i}"] for i in range(bad_rows)]
+    assert problem(*rows, rules=TableRules(types={"n": ColumnType("integer")})) == f"{WHERE}: {tail}"

@@ -28,7 +28,7 @@ OPEN_NUMERIC = ColumnType("numeric")  # scale taken from the data
 @pytest.mark.parametrize(
     ("message", "safe"),
     [
-        ("relation \"raw.t\" does not exist", "relation \"raw.t\" does not exist"),
+        ('relation "raw.t" does not exist', 'relation "raw.t" does not exist'),
         ("  padded first line  \n", "padded first line"),
         # Postgres COPY: the bad input and the CSV line are quoted at the end of the line
         (
@@ -47,7 +47,7 @@ OPEN_NUMERIC = ColumnType("numeric")  # scale taken from the data
         # DuckDB: the value follows "string"
         (
             'Conversion Error: CSV Error on Line: 3\nOriginal Line: secret,stuff\nError when converting column "a". '
-            'Could not convert string "secret,stuff" to \'INTEGER\'\n\nColumn a is being converted as type INTEGER',
+            "Could not convert string \"secret,stuff\" to 'INTEGER'\n\nColumn a is being converted as type INTEGER",
             'Conversion Error: CSV Error on Line: 3 | Error when converting column "a". '
             "Could not convert string <value> to 'INTEGER'",
         ),
