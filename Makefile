@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint mutation bench airflow-ui clean
+.PHONY: demo test lint coverage mutation bench airflow-ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -32,6 +32,11 @@ lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check src dags tests bench
 	$(VENV)/bin/mypy
+
+coverage: $(VENV)/.synced  ## the whole suite with line coverage of src/, subprocesses included
+	rm -rf .coverage && mkdir -p .coverage
+	$(VENV)/bin/pytest --cov --cov-report=
+	$(VENV)/bin/coverage combine -q && $(VENV)/bin/coverage report --sort=cover | tail -25
 
 mutation: $(VENV)/.synced  ## mutation testing of the pure core against tests/unit; fails below 90% per module
 	rm -rf mutants

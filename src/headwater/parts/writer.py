@@ -144,6 +144,7 @@ class _PartWriter:
         self._slots = threading.BoundedSemaphore(opts.parts_in_flight)
         self._uploads: list[Future[None]] = []
         self._error: BaseException | None = None
+        self._drained = False  # the writer has taken the end-of-stream marker
 
     def run(self, stream: RowStream) -> None:
         pool = ThreadPoolExecutor(max_workers=self.opts.parts_in_flight, thread_name_prefix="headwater-upload")
@@ -175,6 +176,7 @@ class _PartWriter:
     def _items(self) -> Iterator[tuple[bytes, int]]:
         while (item := self._queue.get()) is not _DONE:
             yield item
+        self._drained = True
 
     def _write_parts(self, pool: ThreadPoolExecutor) -> None:
         try:
@@ -197,7 +199,7 @@ class _PartWriter:
                     break
         except BaseException as exc:  # surfaced on the reading thread
             self._error = exc
-            while self._queue.get() is not _DONE:  # let the reader finish or fail
+            while not self._drained and self._queue.get() is not _DONE:  # let the reader finish or fail
                 pass
 
     def _write_one(
