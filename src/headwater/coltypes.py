@@ -21,7 +21,7 @@ _DATE = re.compile(r"^(\d{4})[-/.]\s?(\d{1,2})[-/.]\s?(\d{1,2})\.?$")
 _TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{1,2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?\s*(Z|[+-]\d{2}:?\d{2})?$"
 )
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")  # what a cell may hold as a number
 _NON_FINITE = {"nan", "inf", "infinity", "snan"}
 _TYPE_SPEC = re.compile(r"^\s*(\w+)\s*(?:\(\s*(\d+)\s*,\s*(\d+)\s*\))?\s*$")
 _TRUE = {"true", "t", "yes", "y", "1"}
@@ -85,10 +85,10 @@ def cast(value: str, ctype: ColumnType) -> str:
     if kind == "numeric":
         return _fixed(_to_decimal(value), ctype)
     if kind == "double":
-        try:
-            return repr(float(value))
-        except ValueError:
-            raise CastError("is not a number") from None
+        text = value.strip()
+        if not PLAIN_NUMBER.fullmatch(text) and text.lower().lstrip("+-") not in _NON_FINITE:
+            raise CastError("is not a number")  # float() would also take "1_000"
+        return repr(float(text))
     if kind == "boolean":
         low = value.lower()
         if low in _TRUE:
@@ -121,7 +121,7 @@ def infer(values: list[str]) -> ColumnType:
             return ColumnType("numeric", MAX_PRECISION, scale)
     if all(_DATE.match(v) for v in values) and _all_cast(values, _to_date):
         return ColumnType("date")
-    if all(_TIMESTAMP.match(v) for v in values) and _all_cast(values, _to_timestamp):
+    if all(_TIMESTAMP.match(v) or _DATE.match(v) for v in values) and _all_cast(values, _to_timestamp):
         return ColumnType("timestamp")
     return ColumnType("text")
 
@@ -158,7 +158,7 @@ def _to_int(value: str) -> int:
 
 def _to_decimal(value: str) -> Decimal:
     text = value.strip()
-    if not _NUMBER.match(text):  # Decimal() also takes "1_000", "NaN", "Infinity"; a cell should not
+    if not PLAIN_NUMBER.fullmatch(text):  # Decimal() also takes "1_000", "NaN", "Infinity"; a cell should not
         raise CastError("is not a finite number" if text.lower().lstrip("+-") in _NON_FINITE else "is not a number")
     try:
         dec = Decimal(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Hashable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -260,7 +261,7 @@ class Config(_Model):
     @classmethod
     def _names(cls, value: dict[str, Pipeline]) -> dict[str, Pipeline]:
         for name in value:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
+            if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
                 raise ValueError(f"pipeline name {name!r} must be letters, digits and underscores")
         return value
 
@@ -343,7 +344,13 @@ class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # "<<: *anchor": merged below, may be overridden here
+                continue
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable):
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a plain value, not a list or mapping", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice", key_node.start_mark)
             seen.add(key)

@@ -7,7 +7,7 @@ import re
 from headwater.errors import HeadwaterError
 
 # A letter (any script) or underscore, then letters, digits or underscores.
-_IDENTIFIER = re.compile(r"^[^\W\d]\w*$")
+_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1; the strictest of our dialects
 
 
@@ -17,7 +17,7 @@ class IdentifierError(HeadwaterError, ValueError):
 
 def validate_identifier(name: str, what: str = "identifier") -> str:
     """Return ``name`` if it is a plain identifier, else raise IdentifierError naming it."""
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):  # fullmatch: "$" would allow a final "\n"
         raise IdentifierError(
             f"{what} {name!r} is not a valid identifier (letters, digits and underscores, not starting with a digit)"
         )

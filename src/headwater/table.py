@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from headwater.coltypes import CastError, ColumnType, cast, infer, settle
+from headwater.coltypes import PLAIN_NUMBER, CastError, ColumnType, cast, infer, settle
 from headwater.errors import SourceError, column_letter
 from headwater.identifiers import IdentifierError, normalize_header, validate_identifier
 
@@ -204,8 +204,11 @@ def _currency(value: str) -> str:
 
 def _percent(value: str) -> str:
     """``12.5%`` -> ``0.125`` exactly (Decimal), or the value unchanged if it is not a number."""
+    number = value[:-1].strip().replace(",", "")
+    if not PLAIN_NUMBER.fullmatch(number):  # Decimal() would also take "NaN", "Infinity" and "1_000"
+        return value
     try:
-        return format(Decimal(value[:-1].strip().replace(",", "")).scaleb(-2), "f")
+        return format(Decimal(number).scaleb(-2), "f")
     except InvalidOperation:
         return value
 

@@ -267,3 +267,18 @@ def seoul_local_time(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def test_offsets_convert_to_utc_whatever_the_machine_timezone() -> None:
     assert cast("2024-01-02T10:00:00+09:00", ColumnType("timestamp")) == "2024-01-02 01:00:00"
     assert cast("2024-01-02T10:00:00Z", ColumnType("timestamptz")) == "2024-01-02 10:00:00+00:00"
+
+
+def test_a_column_of_dates_and_timestamps_is_a_timestamp() -> None:
+    values = ["2024-01-02", "2024-01-02 10:00"]
+    assert infer(values) == ColumnType("timestamp")
+    assert [cast(v, ColumnType("timestamp")) for v in values] == ["2024-01-02 00:00:00", "2024-01-02 10:00:00"]
+
+
+@pytest.mark.parametrize(("cell", "expected"), [("1_000", None), ("1e3", "1000.0"), ("-inf", "-inf"), ("NaN", "nan")])
+def test_double_cells_are_plain_numbers_or_ieee_specials(cell: str, expected: str | None) -> None:
+    if expected is None:
+        with pytest.raises(CastError, match="is not a number"):
+            cast(cell, ColumnType("double"))
+    else:
+        assert cast(cell, ColumnType("double")) == expected

@@ -408,3 +408,30 @@ def test_rules_defaults(tmp_path: Path) -> None:
 
 def test_as_datetime_is_midnight_of_the_date() -> None:
     assert as_datetime(date(2026, 3, 4)) == datetime(2026, 3, 4, 0, 0, 0)
+
+
+def test_yaml_merge_keys_share_settings_between_entries(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  p:\n    sheets:\n      - &book {workbook: a.csv, load: upsert, keys: [id], table: raw.a}\n"
+        "      - {<<: *book, table: raw.b}\n",
+    )
+    sheets = load_config(path).config.pipelines["p"].sheets
+    assert [(s.table, s.load.value, s.keys, s.workbook) for s in sheets] == [
+        ("raw.a", "upsert", ["id"], "a.csv"),
+        ("raw.b", "upsert", ["id"], "a.csv"),
+    ]
+
+
+def test_a_list_as_a_yaml_key_is_a_config_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "pipelines:\n  ? [a, b]\n  : 1\n")
+    with pytest.raises(
+        ConfigError, match="not valid YAML: .*a mapping key must be a plain value, not a list or mapping"
+    ):
+        load_config(path)
+
+
+def test_a_pipeline_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, 'pipelines:\n  "p\\n":\n    sheets: [{workbook: a.csv, table: raw.t}]\n')
+    with pytest.raises(ConfigError, match="must be letters, digits and underscores"):
+        load_config(path)

@@ -141,3 +141,11 @@ def test_equal_names_hash_alike() -> None:
         TableName("raw", "items"),
         TableName("raw", "orders"),
     }
+
+
+@pytest.mark.parametrize("name", ["abc\n", "raw\n", "id\r\n"])
+def test_a_trailing_newline_is_not_part_of_an_identifier(name: str) -> None:
+    with pytest.raises(IdentifierError, match="is not a valid identifier"):
+        validate_identifier(name)
+    with pytest.raises(IdentifierError, match="is not a valid identifier"):
+        TableName.parse(f"raw.{name}")

@@ -266,6 +266,9 @@ def test_header_without_a_usable_name(header: str, reason: str) -> None:
     assert message == f"{WHERE}: row 1, column B: header gives no usable name ({reason})"
 
 
+NOT_AN_INTEGER = "value does not fit type integer (is not an integer)"
+
+
 @pytest.mark.parametrize(
     ("bad_rows", "tail"),
     [
@@ -277,11 +280,16 @@ def test_header_without_a_usable_name(header: str, reason: str) -> None:
         ),
         (
             6,
-            "; ".join(f"row {r}, column 'n' (A): value does not fit type integer (is not an integer)" for r in range(2, 7))
-            + " (and 1 more)",
+            "; ".join(f"row {r}, column 'n' (A): {NOT_AN_INTEGER}" for r in range(2, 7)) + " (and 1 more)",
         ),
     ],
 )
 def test_problem_summary_is_exact(bad_rows: int, tail: str) -> None:
     rows = [["n"]] + [[f"bad{i}"] for i in range(bad_rows)]
     assert problem(*rows, rules=TableRules(types={"n": ColumnType("integer")})) == f"{WHERE}: {tail}"
+
+
+@pytest.mark.parametrize("cell", ["NaN%", "Infinity%", "1_000%"])
+def test_percent_cells_that_are_not_plain_numbers_stay_as_they_are(cell: str) -> None:
+    table = build_table(raw(["rate"], ["5%"], [cell]), TableRules(percent=["rate"]))
+    assert table.columns[0].type == ColumnType("text") and [r[0] for r in table.rows] == ["0.05", cell]

@@ -55,7 +55,7 @@ OPEN_NUMERIC = ColumnType("numeric")  # scale taken from the data
         # which later lines survive: CONTEXT, DuckDB's column line, and a key violation's DETAIL
         (
             'duplicate key value violates unique constraint "pk"\nDETAIL:  Key (id)=(5) already exists.',
-            'duplicate key value violates unique constraint "pk" | DETAIL:  Key (id)=(5) already exists.',
+            'duplicate key value violates unique constraint "pk" | DETAIL:  Key (id)=(<value>) already exists.',
         ),
         ("null value in column\nDETAIL:  Failing row contains (1, secret).", "null value in column"),
         ("first\nHINT:  try this\nsecret second line", "first"),
@@ -207,3 +207,21 @@ def test_types_that_do_not_fit_are_refused(method: str, existing: dict[str, Colu
     message = f"raw.orders: cannot {method}: {problem}; declare its type in the config or load with replace"
     with pytest.raises(WarehouseError, match=f"^{re.escape(message)}$"):
         plan_stage_types(TARGET, method, COLUMNS, existing)
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (
+            "Conversion Error: Could not convert string 'topsecret' to INT32",
+            "Could not convert string <value> to INT32",
+        ),
+        ("Could not convert string 'it''s' to DATE", "Could not convert string <value> to DATE"),
+        (
+            'update on "t" violates foreign key constraint "fk"\nDETAIL:  Key (cid)=(42) is not present',
+            'violates foreign key constraint "fk" | DETAIL:  Key (cid)=(<value>) is not present',
+        ),
+    ],
+)
+def test_safe_db_message_redacts_single_quoted_values_and_key_values(message: str, expected: str) -> None:
+    assert safe_db_message(Exception(message)).endswith(expected)

@@ -16,14 +16,18 @@ BATCH_COLUMN = "_hw_batch"  # appended tables: which logical date a row came fro
 
 _SAFE_DETAIL = ("CONTEXT:", "Error when converting column", "DETAIL:  Key (")
 _TRAILING_VALUE = re.compile(r'(:\s*)"(?:[^"]|"")*"?\s*$')
-_STRING_VALUE = re.compile(r'(string )"(?:[^"]|"")*"')
+_STRING_VALUE = re.compile(r"""(string )(?:"(?:[^"]|"")*"|'(?:[^']|'')*')""")
+_KEY_VALUE = re.compile(r"(Key \([^)]*\)=)\(.*?\)( already exists| is not present| conflicts)")
 
 
 def safe_db_message(exc: BaseException) -> str:
     """A database error's message without the cell values some drivers quote (CSV lines, bad inputs)."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     kept = lines[:1] + [line for line in lines[1:] if line.startswith(_SAFE_DETAIL)]
-    redacted = [_STRING_VALUE.sub(r"\1<value>", _TRAILING_VALUE.sub(r"\1<value>", line)) for line in kept]
+    redacted = [
+        _KEY_VALUE.sub(r"\1(<value>)\2", _STRING_VALUE.sub(r"\1<value>", _TRAILING_VALUE.sub(r"\1<value>", line)))
+        for line in kept
+    ]
     return " | ".join(redacted) or type(exc).__name__
 
 
