@@ -47,18 +47,22 @@ def sweep_abandoned(root: Path | None = None) -> int:
         try:
             if not owner.exists():
                 if time.time() - folder.stat().st_mtime > _UNLOCKED_GRACE_SECONDS:
-                    shutil.rmtree(folder, ignore_errors=True)
-                    removed += 1
+                    removed += _remove(folder)
                 continue
             with owner.open("a") as handle:
                 try:
                     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # its process is alive
-                shutil.rmtree(folder, ignore_errors=True)
-                removed += 1
+                removed += _remove(folder)
         except OSError:  # another sweeper got there first, or not ours to touch
             continue
     if removed:
         log.info("removed %d scratch folders that killed processes left behind", removed)
     return removed
+
+
+def _remove(folder: Path) -> int:
+    """Remove a folder as far as possible; 1 if it is gone, 0 if something in it could not be deleted."""
+    shutil.rmtree(folder, ignore_errors=True)
+    return 0 if folder.exists() else 1

@@ -169,3 +169,18 @@ def test_double_infinity_and_nan_are_carried_as_doubles(
         warehouse.load(export(pg_conninfo, src, lake, target, fmt), lake, "replace")
         got = [row[1] for row in fetch(warehouse, target)]
         assert got[0] == math.inf and got[1] == -math.inf and math.isnan(got[2]) and got[3] == 0.5
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_null_rows_of_a_one_column_table_survive_the_round_trip(
+    tmp_path: Path, pg_conninfo: dict[str, Any], src: str, fmt: str
+) -> None:
+    """In CSV a NULL row of a one-column table is an empty line; no reader may skip it."""
+    lake = LocalLake(tmp_path / "lake")
+    fill(pg_conninfo, src, "v int", "(1), (NULL), (3), (NULL)")
+    manifest = export(pg_conninfo, src, lake, "raw.t", fmt)
+    assert manifest.rows == 4
+    warehouse = DuckDBWarehouse(tmp_path / "w.duckdb")
+    warehouse.load(manifest, lake, "replace")
+    with warehouse.query_rows("SELECT v FROM raw.t ORDER BY v NULLS LAST") as (_, rows):
+        assert [r[0] for r in rows] == [1, 3, None, None]

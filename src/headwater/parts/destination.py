@@ -143,7 +143,7 @@ def _marker_token(lake: Lake, uri: str) -> str | None:
 def _entries_within(lake: Lake, uri: str, owned: set[str]) -> bool:
     try:
         entries = json.loads(lake.read_bytes(uri))["entries"]
-        return all(entry["url"] in owned for entry in entries)
+        return bool(entries) and all(entry["url"] in owned for entry in entries)
     except (LakeError, ValueError, KeyError, TypeError):
         return False
 

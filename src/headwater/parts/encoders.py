@@ -63,8 +63,8 @@ class PartEncoder:
 class _ParquetPart:
     """CSV chunks parsed by Arrow with the source's column types and written as Parquet row groups.
 
-    timestamptz columns are read as text and cast afterwards: PostgreSQL writes offsets as ``+00``,
-    which Arrow's CSV timestamp parsers refuse.
+    timestamptz columns are read as text, their ``+00`` offsets (PostgreSQL's) widened to ``+00:00``, and
+    cast afterwards: older Arrow releases than the locked one refuse the short form.
     """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
@@ -77,7 +77,8 @@ class _ParquetPart:
         read_types = pa.schema([pa.field(f.name, pa.string()) if f.name in self.zoned else f for f in self.schema])
         self.read = pacsv.read_csv
         self.read_options = pacsv.ReadOptions(column_names=[c.name for c in columns], use_threads=False)
-        self.parse_options = pacsv.ParseOptions(newlines_in_values=True)
+        # ignore_empty_lines off: in a one-column table an empty line is a NULL row, not nothing
+        self.parse_options = pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False)
         self.convert_options = pacsv.ConvertOptions(
             column_types=read_types,
             null_values=[""],
