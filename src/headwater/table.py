@@ -119,7 +119,7 @@ def build_table(raw: RawTable, rules: TableRules) -> TypedTable:
             canonical.append(r[col] or "")
         columns.append(Column(name, settle(ctype, canonical)))
     problems.raise_if_any()
-    _check_keys(raw, names, body, numbers, rules.keys, problems)
+    _check_keys(names, body, numbers, rules.keys, problems)
     return TypedTable(columns, body, numbers)
 
 
@@ -214,7 +214,6 @@ def _percent(value: str) -> str:
 
 
 def _check_keys(
-    raw: RawTable,
     names: list[str],
     body: list[list[str | None]],
     numbers: list[int],

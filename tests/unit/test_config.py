@@ -425,9 +425,21 @@ def test_yaml_merge_keys_share_settings_between_entries(tmp_path: Path) -> None:
 
 def test_a_list_as_a_yaml_key_is_a_config_error(tmp_path: Path) -> None:
     path = write(tmp_path, "pipelines:\n  ? [a, b]\n  : 1\n")
-    with pytest.raises(
-        ConfigError, match="not valid YAML: .*a mapping key must be a plain value, not a list or mapping"
-    ):
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert str(caught.value) == (
+        f"{path}: not valid YAML: a mapping key must be a plain value, not a list or mapping\n"
+        '  in "<unicode string>", line 2, column 5'
+    )
+
+
+def test_a_key_given_twice_after_a_merge_key_is_still_an_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  p:\n    sheets:\n      - &book {workbook: a.csv, table: raw.a}\n"
+        "      - {<<: *book, table: raw.b, table: raw.c}\n",
+    )
+    with pytest.raises(ConfigError, match=r"not valid YAML: key 'table' appears twice\n.*line 5, column 35"):
         load_config(path)
 
 
