@@ -36,7 +36,7 @@ lint: $(VENV)/.synced
 coverage: $(VENV)/.synced  ## the whole suite with line coverage of src/, subprocesses included
 	rm -rf .coverage && mkdir -p .coverage
 	$(VENV)/bin/pytest --cov --cov-report=
-	$(VENV)/bin/coverage combine -q && $(VENV)/bin/coverage report --sort=cover | tail -25
+	$(VENV)/bin/coverage report --sort=cover  # pytest-cov has combined the subprocesses' data
 
 mutation: $(VENV)/.synced  ## mutation testing of the pure core against tests/unit; fails below 90% per module
 	rm -rf mutants
