@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from headwater.config import TableSource
+from headwater.config import Incremental
 from headwater.errors import LakeError
 from headwater.identifiers import TableName
 from headwater.lake import Lake
@@ -30,23 +30,26 @@ class ExportWindow:
     description: str = "full"
 
 
-def base_query(source: SqlSource, spec: TableSource) -> str:
-    if spec.query is not None:
-        return check_single_select(spec.query)
-    table = TableName.parse(spec.source_table or "")
+def base_query(source: SqlSource, query: str | None, source_table: str | None) -> str:
+    """The export's query: the configured SELECT (checked: one read-only statement), or the whole table."""
+    if query is not None:
+        return check_single_select(query)
+    table = TableName.parse(source_table or "")
     return f"SELECT * FROM {source.quote(table.schema)}.{source.quote(table.table)}"
 
 
 def plan_export(
     source: SqlSource,
-    spec: TableSource,
     *,
+    query: str | None = None,
+    source_table: str | None = None,
+    incremental: Incremental | None = None,
     watermark: str | None = None,
     interval: tuple[datetime, datetime] | None = None,
 ) -> ExportWindow:
-    """The query and parameters for this run's export of ``spec``."""
-    base = base_query(source, spec)
-    inc = spec.incremental
+    """The query and parameters for this run's export of ``query`` or ``source_table``."""
+    base = base_query(source, query, source_table)
+    inc = incremental
     if inc is None:
         return ExportWindow(base, [])
     col = source.quote(inc.column)

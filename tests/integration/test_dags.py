@@ -32,12 +32,11 @@ def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
         *(f"{step}__raw__{t}" for step in ("load", "check") for t in ("orders", "customers", "products")),
     }
     extract = dag.get_task("extract_sample_workbook")
-    assert {t.task_id for t in extract.downstream_list} == {
-        "load__raw__orders",
-        "load__raw__customers",
-        "load__raw__products",
+    assert {t.task_id for t in extract.downstream_list} == {  # each load and check reads the extract's manifest
+        f"{step}__raw__{t}" for step in ("load", "check") for t in ("orders", "customers", "products")
     }
     assert dag.get_task("load__raw__orders").downstream_task_ids == {"check__raw__orders"}
+    assert dag.get_task("check__raw__orders").upstream_task_ids == {"extract_sample_workbook", "load__raw__orders"}
     assert {t.retries for t in dag.tasks} == {2}
 
 

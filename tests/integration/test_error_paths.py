@@ -180,76 +180,37 @@ def test_a_source_that_lost_a_column_cannot_append_or_upsert(
 def test_a_first_watermark_run_over_an_empty_table_exports_nothing(pg_conninfo: dict[str, Any], pg_schema: str) -> None:
     import psycopg
 
-    from headwater.config import TableSource
+    from headwater.config import Incremental
     from headwater.incremental import plan_export
 
     with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE SCHEMA "{pg_schema}"')
         conn.execute(f'CREATE TABLE "{pg_schema}".src (id int, updated_at timestamp)')
-    spec = TableSource.model_validate(
-        {
-            "table": "raw.src",
-            "conn_id": "pg",
-            "source_table": f"{pg_schema}.src",
-            "load": "upsert",
-            "keys": ["id"],
-            "incremental": {"column": "updated_at"},
-        }
-    )
-    window = plan_export(PostgresSource(pg_conninfo), spec, watermark=None)
+    source = PostgresSource(pg_conninfo)
+    table = f"{pg_schema}.src"
+    window = plan_export(source, source_table=table, incremental=Incremental(column="updated_at"))
     assert (window.description, window.high, window.params) == ("no rows yet", None, [])
     assert window.query.endswith("WHERE 1 = 0")
     with pytest.raises(ValueError, match="interval mode needs the run's data interval"):
-        plan_export(
-            PostgresSource(pg_conninfo),
-            spec.model_copy(update={"incremental": spec.incremental.model_copy(update={"mode": "interval"})}),
-        )  # type: ignore[union-attr]
+        plan_export(source, source_table=table, incremental=Incremental(column="updated_at", mode="interval"))
 
 
 def test_interval_mode_without_a_data_interval_or_window_is_a_clear_error() -> None:
-    from headwater.airflow.operators import SqlToLakeOperator
-    from headwater.config import Defaults, TableSource
     from headwater.errors import HeadwaterError
+    from headwater.operators import SqlToLakeOperator
 
-    spec = TableSource.model_validate(
-        {
-            "table": "raw.events",
-            "conn_id": "pg",
-            "source_table": "public.events",
-            "load": "append",
-            "incremental": {"column": "at", "mode": "interval"},
-        }
+    incremental = {"column": "at", "mode": "interval"}
+    operator = SqlToLakeOperator(
+        task_id=f"t_{uuid.uuid4().hex[:6]}",
+        conn_id="pg",
+        table="public.events",
+        target="raw.events",
+        incremental=incremental,
     )
-    operator = SqlToLakeOperator(task_id=f"t_{uuid.uuid4().hex[:6]}", spec=spec, defaults=Defaults())
     when = datetime(2026, 1, 5, tzinfo=UTC)
     with pytest.raises(HeadwaterError, match="raw.events: interval mode needs a schedule with data intervals, or"):
-        operator._interval({"data_interval_start": None, "data_interval_end": None}, when)  # type: ignore[arg-type]
-    windowed = spec.model_copy(update={"incremental": spec.incremental.model_copy(update={"window_hours": 6})})  # type: ignore[union-attr]
-    operator.spec = windowed
-    assert operator._interval({}, when) == (datetime(2026, 1, 4, 18, tzinfo=UTC), when)  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize(
-    ("extra", "password", "expected"),
-    [
-        ({}, None, "Connection 'gs_bad' has no service-account key"),
-        ({"keyfile_dict": "{not json"}, None, "Connection 'gs_bad': the service-account key is not valid JSON"),
-        ({"keyfile_dict": '{"type": "service_account"}'}, None, "Google service account credentials are not usable"),
-        ({}, '{"type": "service_account", "client_email": "a@b"}', "Google service account credentials are not usable"),
-    ],
-)
-def test_bad_service_account_keys(
-    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], password: str | None, expected: str
-) -> None:
-    from headwater.airflow.connections import sheets_client
-
-    conn: dict[str, Any] = {"conn_type": "google_cloud_platform", "extra": extra}
-    if password is not None:
-        conn["password"] = password
-    monkeypatch.setenv("AIRFLOW_CONN_GS_BAD", json.dumps(conn))
-    with pytest.raises(SourceError, match=expected) as caught:
-        sheets_client("gs_bad")
-    assert "private_key" not in str(caught.value)
-    monkeypatch.delenv("AIRFLOW_CONN_GS_BAD")
-    with pytest.raises(SourceError, match="reading a Google Sheet needs the Airflow Connection 'gs_bad'"):
-        sheets_client("gs_bad")
+        operator.interval({"data_interval_start": None, "data_interval_end": None}, when)  # type: ignore[arg-type]
+    windowed = SqlToLakeOperator(
+        task_id="w", conn_id="pg", table="public.events", incremental={**incremental, "window_hours": 6}
+    )
+    assert windowed.interval({}, when) == (datetime(2026, 1, 4, 18, tzinfo=UTC), when)  # type: ignore[arg-type]

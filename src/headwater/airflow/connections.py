@@ -14,7 +14,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from headwater.config import Defaults
 from headwater.errors import ConnectionConfigError, LakeError, SourceError, WarehouseError
 from headwater.lake import Lake, LocalLake, S3Lake
 from headwater.settings import LAKE_ENV, default_duckdb_path, default_lake_url
@@ -190,8 +189,9 @@ def aws_credentials(aws_conn_id: str) -> dict[str, str]:
     return creds
 
 
-def lake_url(defaults: Defaults) -> str:
-    return os.environ.get(LAKE_ENV) or defaults.lake_url or default_lake_url()
+def resolved_lake_url(configured: str | None) -> str:
+    """$HEADWATER_LAKE_URL, else the configured lake URL, else the embedded lake folder."""
+    return os.environ.get(LAKE_ENV) or configured or default_lake_url()
 
 
 def lake_from_url(url: str, aws_conn_id: str = "aws_default") -> Lake:

@@ -11,7 +11,8 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
-from headwater.airflow.operators import (
+from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
+from headwater.operators import (
     AdvanceWatermarkOperator,
     LakeToWarehouseOperator,
     RowCountCheckOperator,
@@ -19,7 +20,6 @@ from headwater.airflow.operators import (
     SqlToLakeOperator,
     WarehouseToSheetOperator,
 )
-from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
 from headwater.pipeline import group_sources
 
 
@@ -49,55 +49,84 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             "retry_exponential_backoff": True,
         },
     ) as dag:
+        where = _where(defaults)
         checks: list[Any] = []
         for group in group_sources(loaded, pipeline):
             extract = SheetsToLakeOperator(
                 task_id=group.task_id,
-                group=group,
-                defaults=defaults,
+                tabs=[
+                    s.model_dump(mode="json", exclude={"spreadsheet", "workbook", "sheets_conn_id"})
+                    for s in group.sources
+                ],
+                sheets_conn_id=group.conn_id or defaults.sheets_conn_id,
                 doc_md=f"Reads {group.label} and stages its tables in the lake.",
+                **({"spreadsheet": group.location} if group.kind == "spreadsheet" else {"workbook": group.location}),
+                **where,
             )
-            checks += [_load_and_check(extract, source, defaults) for source in group.sources]
+            checks += [_load_and_check(extract, source.task_stem, source, defaults) for source in group.sources]
         for spec in pipeline.tables:
             export = SqlToLakeOperator(
                 task_id=f"export__{spec.task_stem}",
-                spec=spec,
-                defaults=defaults,
+                conn_id=spec.conn_id,
+                sql=spec.query,
+                table=spec.source_table,
+                target=spec.table,
+                format=spec.format,
+                rows_per_part=spec.rows_per_part,
+                incremental=spec.incremental.model_dump() if spec.incremental else None,
+                xcom_key=spec.task_stem,
                 doc_md=f"Exports {spec.source_table or 'a query'} from `{spec.conn_id}`.",
+                **where,
             )
-            check = _load_and_check(export, spec, defaults)
+            check = _load_and_check(export, spec.task_stem, spec, defaults)
             checks.append(check)
             if spec.incremental is not None and spec.incremental.mode == "watermark":
                 advance = AdvanceWatermarkOperator(
                     task_id=f"advance_watermark__{spec.task_stem}",
-                    spec=spec,
-                    extract_task_id=export.task_id,
-                    defaults=defaults,
+                    table=spec.table,
+                    column=spec.incremental.column,
+                    export_task_id=export.task_id,
+                    xcom_key=spec.task_stem,
+                    **where,
                 )
                 check >> advance
         for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
             writer = WarehouseToSheetOperator(
                 task_id=f"write_sheet__{item.name}",
-                export=item,
-                defaults=defaults,
+                sql=item.query,
+                spreadsheet=item.spreadsheet,
+                tab=item.tab,
+                chunk_rows=item.chunk_rows,
+                sheets_conn_id=item.sheets_conn_id or defaults.sheets_conn_id,
                 doc_md=f"Writes a query result into tab {item.tab!r}.",
+                **where,
             )
             checks >> writer
     return dag
 
 
-def _load_and_check(upstream: BaseOperator, source: SheetSource | TableSource, defaults: Defaults) -> BaseOperator:
-    """``upstream >> load__<table> >> check__<table>``; returns the check."""
-    common: dict[str, Any] = {
-        "extract_task_id": upstream.task_id,
-        "stem": source.task_stem,
-        "method": source.load.value,
-        "keys": source.keys,
-        "defaults": defaults,
+def _where(defaults: Defaults) -> dict[str, Any]:
+    """The lake, AWS and warehouse Connections every operator of the pipeline uses."""
+    return {
+        "lake_url": defaults.lake_url,
+        "aws_conn_id": defaults.aws_conn_id,
+        "warehouse_conn_id": defaults.warehouse_conn_id,
     }
-    load = LakeToWarehouseOperator(task_id=f"load__{source.task_stem}", **common)
-    check = RowCountCheckOperator(task_id=f"check__{source.task_stem}", **common)
-    upstream >> load >> check
+
+
+def _load_and_check(
+    upstream: BaseOperator, stem: str, source: SheetSource | TableSource, defaults: Defaults
+) -> BaseOperator:
+    """``upstream >> load__<table> >> check__<table>``, both reading the manifest upstream pushed; returns the check."""
+    common: dict[str, Any] = {
+        "manifest_uri": upstream.output[stem],  # type: ignore[index]  # the XComArg of that key
+        "load": source.load.value,
+        "keys": source.keys,
+        **_where(defaults),
+    }
+    load = LakeToWarehouseOperator(task_id=f"load__{stem}", **common)
+    check = RowCountCheckOperator(task_id=f"check__{stem}", **common)
+    load >> check
     return check
 
 
