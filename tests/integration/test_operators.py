@@ -1,0 +1,149 @@
+"""headwater's operators in a hand-written DAG (examples/dags/handwritten.py) run through Airflow against
+PostgreSQL, the Sheets test server, a local lake and DuckDB; templated SQL per logical date; parse-time
+argument errors; the OpenLineage events of the run."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headwater.errors import ConfigError
+from headwater.identifiers import TableName
+from headwater.warehouse.duckdb import DuckDBWarehouse
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+SHEET = "1HandwrittenSummaryKey"
+ORDERS = [  # (id, sku, quantity, created_at): two on Jan 5, three on Jan 6, one outside both days
+    (1, "00037", 2, "2026-01-05 08:00:00+00"),
+    (2, "00074", 1, "2026-01-05 23:59:59+00"),
+    (3, "00037", 5, "2026-01-06 00:00:00+00"),
+    (4, "00111", 1, "2026-01-06 12:00:00+00"),
+    (5, "00111", 3, "2026-01-06 18:30:00+00"),
+    (6, "00037", 9, "2026-01-07 00:00:00+00"),
+]
+
+
+@pytest.fixture
+def handwritten(
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pg_conninfo: dict[str, Any],
+    pg_schema: str,
+    sheets: Any,
+    service_account_info: dict[str, Any],
+) -> Iterator[Any]:
+    import psycopg
+
+    with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{pg_schema}"')
+        conn.execute(f'CREATE TABLE "{pg_schema}".orders (id int, sku text, quantity int, created_at timestamptz)')
+        with conn.cursor() as cur:
+            cur.executemany(f'INSERT INTO "{pg_schema}".orders VALUES (%s, %s, %s, %s)', ORDERS)
+    pg = {"conn_type": "postgres", "host": pg_conninfo["host"], "port": pg_conninfo["port"]}
+    pg |= {"login": pg_conninfo["user"], "schema": pg_conninfo["dbname"]}
+    monkeypatch.setenv("AIRFLOW_CONN_APP_DB", json.dumps(pg))
+    extra = {"keyfile_dict": service_account_info, "api_base": sheets.url, "retry_first_wait": 0.01}
+    monkeypatch.setenv("AIRFLOW_CONN_GOOGLE_SHEETS_DEFAULT", json.dumps({"conn_type": "generic", "extra": extra}))
+    monkeypatch.setenv("HEADWATER_EXAMPLE_SCHEMA", pg_schema)
+    monkeypatch.setenv("HEADWATER_EXAMPLE_SHEET", SHEET)
+    sheets.add_spreadsheet(SHEET, {"Daily": [["stale"]]})
+    events = tmp_path / "openlineage.json"
+    transport = {"type": "file", "log_file_path": str(events), "append": True}
+    monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+    from airflow import settings
+    from airflow.dag_processing.dagbag import DagBag
+
+    folder = str(REPO / "examples" / "dags")
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", folder)  # dag.test serializes the DAG from its bundle
+    monkeypatch.setattr(settings, "DAGS_FOLDER", folder)
+    bag = DagBag(dag_folder=str(REPO / "examples" / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.dags["handwritten_orders"]
+    for task in dag.tasks:
+        task.retries = 0
+    yield dag, events
+
+
+def test_the_handwritten_dag_runs_one_window_per_logical_date(handwritten: Any, hw_home: Path, sheets: Any) -> None:
+    dag, _ = handwritten
+    # dag.test makes manual runs, whose data interval is the day that ends at the logical date.
+    for day in (6, 7, 7):  # Jan 7 twice: a rerun replaces its own batch
+        assert dag.test(logical_date=datetime(2026, 1, day, tzinfo=UTC)).state == "success"
+    warehouse = DuckDBWarehouse(hw_home / "warehouse.duckdb")
+    target = TableName("raw", "daily_orders")
+    assert [warehouse.row_count(target, batch=b) for b in ("2026-01-06", "2026-01-07")] == [2, 3]
+    with warehouse.query_rows("SELECT id FROM raw.daily_orders ORDER BY id") as (_, rows):
+        assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    values = sheets.tab_values(SHEET, "Daily")
+    assert values[0] == ["sku", "product_name", "orders", "units"]
+    assert [row[0] for row in values[1:]] == ["00037", "00074", "00111"]
+    assert [(row[2], row[3]) for row in values[1:]] == [(2, 7), (1, 1), (2, 4)]
+
+
+def test_bad_arguments_fail_when_the_dag_is_parsed_naming_task_and_argument() -> None:
+    from headwater.operators import LakeToWarehouseOperator, SheetsToLakeOperator, SqlToLakeOperator
+
+    cases = [
+        (
+            lambda: SqlToLakeOperator(task_id="x1", conn_id="db", sql="SELECT 1; DROP TABLE t", target="raw.t"),
+            "x1",
+            "sql",
+        ),
+        (lambda: SqlToLakeOperator(task_id="x2", conn_id="db", table="no_schema"), "x2", "table"),
+        (lambda: SqlToLakeOperator(task_id="x3", conn_id="db", table="a.b", format="xlsx"), "x3", "format"),
+        (lambda: SqlToLakeOperator(task_id="x4", conn_id="db", sql="SELECT 1"), "x4", "target"),
+        (
+            lambda: SqlToLakeOperator(task_id="x5", conn_id="db", table="a.b", incremental={"col": "x"}),
+            "x5",
+            "incremental",
+        ),
+        (lambda: LakeToWarehouseOperator(task_id="x6", manifest_uri="u", load="merge"), "x6", "load"),
+        (lambda: LakeToWarehouseOperator(task_id="x7", manifest_uri="u", load="upsert"), "x7", "keys"),
+        (lambda: SheetsToLakeOperator(task_id="x8", workbook="a.csv", tabs=[{"table": "bad name"}]), "x8", "tabs[0]"),
+    ]
+    for build, task, argument in cases:
+        with pytest.raises(ConfigError, match=rf"^task '{task}': argument '{re.escape(argument)}': "):
+            build()
+    templated = SqlToLakeOperator(task_id="ok", conn_id="db", sql="SELECT * FROM {{ params.t }}", target="raw.t")
+    assert templated.sql == "SELECT * FROM {{ params.t }}"  # checked after rendering instead
+
+
+def test_openlineage_events_name_every_input_and_output(handwritten: Any, hw_home: Path, pg_schema: str) -> None:
+    dag, events = handwritten
+    assert dag.test(logical_date=datetime(2026, 1, 6, tzinfo=UTC)).state == "success"
+    completed = {}
+    for line in events.read_text().splitlines():
+        event = json.loads(line)
+        if event["eventType"] == "COMPLETE" and "job" in event and "." in event["job"]["name"]:
+            completed[event["job"]["name"].split(".", 1)[1]] = event
+    lake = (hw_home / "lake").as_posix()
+    export = completed["export_orders"]
+    assert [(d["namespace"], d["name"]) for d in export["inputs"]] == [
+        ("postgres://127.0.0.1:5432", f"test.{pg_schema}.orders")
+    ]
+    (out,) = export["outputs"]
+    assert out["namespace"] == "file" and out["name"].startswith(f"{lake}/raw/daily_orders/2026-01-06/")
+    assert [f["name"] for f in out["facets"]["schema"]["fields"]] == ["id", "sku", "quantity", "created_at"]
+    assert out["outputFacets"]["outputStatistics"]["rowCount"] == 2
+    load = completed["load_orders"]
+    assert [(d["namespace"], d["name"]) for d in load["outputs"]] == [
+        (f"duckdb://{hw_home / 'warehouse.duckdb'}", "raw.daily_orders")
+    ]
+    assert load["inputs"][0]["name"] == out["name"]
+    products = completed["read_products"]
+    assert products["inputs"][0]["name"] == f"{REPO / 'examples' / 'sample_workbook.xlsx'}/Products"
+    summary = completed["write_summary"]
+    assert {d["name"] for d in summary["inputs"]} == {"raw.daily_orders", "raw.example_products"}
+    assert [(d["namespace"], d["name"]) for d in summary["outputs"]] == [
+        ("https://docs.google.com", f"spreadsheets/d/{SHEET}/Daily")
+    ]
