@@ -34,6 +34,15 @@ def lake_dataset(
     return LineageDataset("file", unquote(parsed.path), columns or [], rows, size)
 
 
+def lake_table_dataset(
+    lake_url: str, table: str, columns: list[Column] | None = None, rows: int | None = None, size: int | None = None
+) -> LineageDataset:
+    """A table's staged data in the lake, one dataset across runs (``<lake>/<schema>/<table>``); each run's
+    parts sit below it by logical date and run id."""
+    schema, name = table.split(".", 1)
+    return lake_dataset(f"{lake_url.rstrip('/')}/{schema}/{name}", columns, rows, size)
+
+
 def sheet_dataset(spreadsheet_key: str, tab: str) -> LineageDataset:
     return LineageDataset("https://docs.google.com", f"spreadsheets/d/{spreadsheet_key}/{tab}")
 

@@ -10,7 +10,13 @@ from typing import Any
 from airflow.sdk import Context
 
 from headwater.operators.base import HeadwaterOperator, logical_date_of
-from headwater.operators.lineage import lake_dataset, sheet_dataset, tables_in, warehouse_dataset, workbook_dataset
+from headwater.operators.lineage import (
+    lake_table_dataset,
+    sheet_dataset,
+    tables_in,
+    warehouse_dataset,
+    workbook_dataset,
+)
 
 
 class SheetsToLakeOperator(HeadwaterOperator):
@@ -164,6 +170,5 @@ def _staged(lake: Any, manifest_uri: str) -> Any:
     from headwater.parts import read_manifest
 
     manifest = read_manifest(lake, manifest_uri)
-    return lake_dataset(
-        manifest_uri.rsplit("/", 1)[0], manifest.typed_columns, manifest.rows, sum(p.bytes for p in manifest.parts)
-    )
+    size = sum(p.bytes for p in manifest.parts)
+    return lake_table_dataset(lake.url, manifest.target, manifest.typed_columns, manifest.rows, size)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import Context
 
 from headwater.operators.base import HeadwaterOperator, logical_date_of
-from headwater.operators.lineage import lake_dataset, source_datasets
+from headwater.operators.lineage import lake_table_dataset, source_datasets
 
 if TYPE_CHECKING:
     from headwater.config import Incremental
@@ -114,7 +114,7 @@ class SqlToLakeOperator(HeadwaterOperator):
                 run_id=context["run_id"],
             )
         self._inputs = source_datasets(source, self.sql, self.table)
-        self._outputs = [lake_dataset(prefix, result.columns, result.rows, result.bytes)]
+        self._outputs = [lake_table_dataset(lake.url, str(target), result.columns, result.rows, result.bytes)]
         context["ti"].xcom_push(key=self.xcom_key, value=result.manifest_uri)
         if window.high is not None:
             context["ti"].xcom_push(key=f"{self.xcom_key}__watermark", value=window.high)

@@ -9,7 +9,7 @@ from typing import Any
 from airflow.sdk import Context
 
 from headwater.operators.base import HeadwaterOperator, logical_date_of
-from headwater.operators.lineage import lake_dataset, warehouse_dataset
+from headwater.operators.lineage import lake_table_dataset, warehouse_dataset
 
 LOADS = ("replace", "append", "upsert")
 
@@ -56,8 +56,7 @@ class LakeToWarehouseOperator(HeadwaterOperator):
         warehouse = self.warehouse()
         batch = batch_of(logical_date_of(context)) if self.load == "append" else None
         result = warehouse.load(manifest, lake, self.load, keys, batch=batch)
-        prefix = str(self.manifest_uri).rsplit("/", 1)[0]
-        self._inputs = [lake_dataset(prefix, manifest.typed_columns)]
+        self._inputs = [lake_table_dataset(lake.url, manifest.target, manifest.typed_columns)]
         output = warehouse_dataset(warehouse, manifest.target)
         output.columns, output.rows = manifest.typed_columns, result.rows
         self._outputs = [output]
