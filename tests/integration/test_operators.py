@@ -60,6 +60,7 @@ def handwritten(
     events = tmp_path / "openlineage.json"
     transport = {"type": "file", "log_file_path": str(events), "append": True}
     monkeypatch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps(transport))
+    fresh_openlineage_client(monkeypatch)
     from airflow import settings
     from airflow.dag_processing.dagbag import DagBag
 
@@ -72,6 +73,33 @@ def handwritten(
     for task in dag.tasks:
         task.retries = 0
     yield dag, events
+    fresh_openlineage_client(None)
+
+
+def fresh_openlineage_client(monkeypatch: pytest.MonkeyPatch | None) -> None:
+    """The provider caches its settings and client per process, and Airflow registers its listener only if
+    OpenLineage was configured when the plugins first loaded: make this test's transport the one used."""
+    from airflow.listeners.listener import get_listener_manager as core_listeners
+    from airflow.providers.openlineage import conf
+    from airflow.providers.openlineage.plugins.listener import get_openlineage_listener
+    from airflow.sdk.listener import get_listener_manager as task_listeners
+
+    for value in vars(conf).values():
+        if hasattr(value, "cache_clear"):
+            value.cache_clear()
+    listener = get_openlineage_listener()
+    for manager in (task_listeners(), core_listeners()):
+        if monkeypatch is not None and not manager.pm.is_registered(listener):
+            manager.add_listener(listener)
+            _added.append(manager)
+        elif monkeypatch is None and manager in _added:
+            manager.pm.unregister(listener)
+            _added.remove(manager)
+    if monkeypatch is not None:
+        monkeypatch.setattr(listener.adapter, "_client", None)
+
+
+_added: list[Any] = []
 
 
 def test_the_handwritten_dag_runs_one_window_per_logical_date(handwritten: Any, hw_home: Path, sheets: Any) -> None:
@@ -147,3 +175,27 @@ def test_openlineage_events_name_every_input_and_output(handwritten: Any, hw_hom
     assert [(d["namespace"], d["name"]) for d in summary["outputs"]] == [
         ("https://docs.google.com", f"spreadsheets/d/{SHEET}/Daily")
     ]
+
+
+def test_every_example_in_the_operator_docs_builds_a_dag() -> None:
+    """The snippets of docs/operators.md, pasted in order into one DAG file, parse and wire up."""
+    from airflow.sdk import DAG
+
+    text = (REPO / "docs" / "operators.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert len(blocks) == 6
+    namespace: dict[str, Any] = {}
+    with DAG("docs_examples", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        for block in blocks:
+            exec(block, namespace)
+    assert sorted(dag.task_ids) == [
+        "advance_orders",
+        "check_orders",
+        "export_orders",
+        "load_budget",
+        "load_orders",
+        "publish_summary",
+        "read_budget",
+    ]
+    assert dag.get_task("load_orders").upstream_task_ids == {"export_orders"}
+    assert dag.get_task("advance_orders").upstream_task_ids == {"check_orders"}

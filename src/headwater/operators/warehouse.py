@@ -24,6 +24,7 @@ class LakeToWarehouseOperator(HeadwaterOperator):
 
     template_fields: Sequence[str] = ("manifest_uri", "keys", "warehouse_conn_id", "lake_url")
     ui_color = "#d6eaf8"
+    loads = True  # the check below only reads
 
     def __init__(self, *, manifest_uri: Any, load: str = "replace", keys: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -32,7 +33,7 @@ class LakeToWarehouseOperator(HeadwaterOperator):
         self.manifest_uri = manifest_uri
         if load not in LOADS:
             raise self._error("load", f"{load!r} is not one of {', '.join(LOADS)}")
-        if load == "upsert" and not keys:
+        if load == "upsert" and not keys and self.loads:
             raise self._error("keys", "load 'upsert' needs the key columns")
         self.load = load
         self.keys = [self.check("keys", k, lambda v: validate_identifier(v, "key column")) for k in keys]
@@ -67,6 +68,7 @@ class RowCountCheckOperator(LakeToWarehouseOperator):
     """Check the published table's row count against the manifest the load used (a batch's, for append)."""
 
     ui_color = "#d5f5e3"
+    loads = False
 
     def run(self, context: Context) -> dict[str, Any]:
         from headwater.parts import read_manifest
