@@ -102,7 +102,18 @@ def fresh_openlineage_client(monkeypatch: pytest.MonkeyPatch | None) -> None:
 _added: list[Any] = []
 
 
-def test_the_handwritten_dag_runs_one_window_per_logical_date(handwritten: Any, hw_home: Path, sheets: Any) -> None:
+@pytest.mark.parametrize("lake", ["local folder", "s3"])
+def test_the_handwritten_dag_runs_one_window_per_logical_date(
+    handwritten: Any, hw_home: Path, sheets: Any, lake: str, request: pytest.FixtureRequest
+) -> None:
+    if lake == "s3":
+        moto_endpoint = request.getfixturevalue("moto_endpoint")
+        _, bucket = request.getfixturevalue("s3")
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        aws = {"conn_type": "aws", "login": "testing", "password": "testing"}
+        aws["extra"] = {"endpoint_url": moto_endpoint, "region_name": "us-east-1"}
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps(aws))
+        monkeypatch.setenv("HEADWATER_LAKE_URL", f"s3://{bucket}/lake")
     dag, _ = handwritten
     # dag.test makes manual runs, whose data interval is the day that ends at the logical date.
     for day in (6, 7, 7):  # Jan 7 twice: a rerun replaces its own batch
@@ -112,6 +123,12 @@ def test_the_handwritten_dag_runs_one_window_per_logical_date(handwritten: Any, 
     assert [warehouse.row_count(target, batch=b) for b in ("2026-01-06", "2026-01-07")] == [2, 3]
     with warehouse.query_rows("SELECT id FROM raw.daily_orders ORDER BY id") as (_, rows):
         assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    if lake == "s3":
+        client, bucket = request.getfixturevalue("s3")
+        keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+        assert (
+            sum(k.startswith("lake/raw/daily_orders/2026-01-07/") and k.endswith("_manifest.json") for k in keys) == 2
+        )
     values = sheets.tab_values(SHEET, "Daily")
     assert values[0] == ["sku", "product_name", "orders", "units"]
     assert [row[0] for row in values[1:]] == ["00037", "00074", "00111"]
