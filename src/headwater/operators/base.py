@@ -57,8 +57,12 @@ class HeadwaterOperator(BaseOperator):
         try:
             test(value)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"task {self.task_id!r}: argument {argument!r}: {exc}") from None
+            raise self.argument_error(argument, str(exc)) from None
         return value
+
+    def argument_error(self, argument: str, problem: str) -> ConfigError:
+        """The parse-time error of a bad argument: ``task 'ID': argument 'NAME': problem``."""
+        return ConfigError(f"task {self.task_id!r}: argument {argument!r}: {problem}")
 
     def execute(self, context: Context) -> Any:
         from airflow.sdk.exceptions import AirflowFailException

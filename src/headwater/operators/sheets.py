@@ -42,20 +42,17 @@ class SheetsToLakeOperator(HeadwaterOperator):
     ) -> None:
         super().__init__(**kwargs)
         if (spreadsheet is None) == (workbook is None):
-            raise self._error("spreadsheet", "give exactly one of 'spreadsheet' (URL or key) or 'workbook' (a path)")
+            raise self.argument_error(
+                "spreadsheet", "give exactly one of 'spreadsheet' (URL or key) or 'workbook' (a path)"
+            )
         if not tabs:
-            raise self._error("tabs", "name at least one tab")
+            raise self.argument_error("tabs", "name at least one tab")
         self.spreadsheet = spreadsheet
         self.workbook = workbook
         self.tabs = [dict(t) for t in tabs]
         self.sheets_conn_id = sheets_conn_id
         if not any(map(_templated, (spreadsheet, workbook))):
             self.sources()  # cheap: the same pydantic checks as pipelines.yaml
-
-    def _error(self, argument: str, problem: str) -> Exception:
-        from headwater.errors import ConfigError
-
-        return ConfigError(f"task {self.task_id!r}: argument {argument!r}: {problem}")
 
     def sources(self) -> Any:
         """The rendered arguments as the core's source group."""
@@ -71,7 +68,7 @@ class SheetsToLakeOperator(HeadwaterOperator):
                 built.append(SheetSource.model_validate({**tab, **where}))
             except ValidationError as exc:
                 problem = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'tab'}: {e['msg']}" for e in exc.errors())
-                raise self._error(f"tabs[{index}]", problem.replace("Value error, ", "")) from None
+                raise self.argument_error(f"tabs[{index}]", problem.replace("Value error, ", "")) from None
         if self.spreadsheet:
             return SourceGroup("spreadsheet", spreadsheet_key(self.spreadsheet), tuple(built), self.task_id)
         path = Path(str(self.workbook)).expanduser()
@@ -122,9 +119,7 @@ class WarehouseToSheetOperator(HeadwaterOperator):
         self.spreadsheet = self.check("spreadsheet", spreadsheet, spreadsheet_key)
         self.tab = tab
         if not isinstance(chunk_rows, int) or chunk_rows < 1:
-            from headwater.errors import ConfigError
-
-            raise ConfigError(f"task {self.task_id!r}: argument 'chunk_rows': {chunk_rows!r} is not a positive number")
+            raise self.argument_error("chunk_rows", f"{chunk_rows!r} is not a positive number")
         self.chunk_rows = chunk_rows
         self.sheets_conn_id = sheets_conn_id
 

@@ -49,13 +49,13 @@ class SqlToLakeOperator(HeadwaterOperator):
         from headwater.sql_guard import check_single_select
 
         if (sql is None) == (table is None):
-            raise self._error("sql", "give exactly one of 'sql' or 'table'")
+            raise self.argument_error("sql", "give exactly one of 'sql' or 'table'")
         self.conn_id = conn_id
         self.sql = self.check("sql", sql, lambda v: v is None or v.endswith(".sql") or check_single_select(v))
         self.table = self.check("table", table, lambda v: v is None or TableName.parse(v))
         self.target = self.check("target", target or table, lambda v: v is not None and TableName.parse(v))
         if target is None and table is None:
-            raise self._error("target", "a query export needs 'target' (the warehouse table, schema.table)")
+            raise self.argument_error("target", "a query export needs 'target' (the warehouse table, schema.table)")
         self.format = self.check("format", format, lambda v: _one_of(v, FORMATS))
         self.rows_per_part = self.check("rows_per_part", rows_per_part, _positive)
         self.incremental: Incremental | None = None
@@ -63,13 +63,8 @@ class SqlToLakeOperator(HeadwaterOperator):
             try:
                 self.incremental = Incremental.model_validate(dict(incremental))
             except ValueError as exc:  # pydantic's ValidationError
-                raise self._error("incremental", str(exc).splitlines()[-1].strip()) from None
+                raise self.argument_error("incremental", str(exc).splitlines()[-1].strip()) from None
         self.xcom_key = xcom_key
-
-    def _error(self, argument: str, problem: str) -> Exception:
-        from headwater.errors import ConfigError
-
-        return ConfigError(f"task {self.task_id!r}: argument {argument!r}: {problem}")
 
     def run(self, context: Context) -> str:
         from headwater.airflow.connections import get_connection, sql_source_from_connection

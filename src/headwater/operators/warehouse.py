@@ -32,16 +32,11 @@ class LakeToWarehouseOperator(HeadwaterOperator):
 
         self.manifest_uri = manifest_uri
         if load not in LOADS:
-            raise self._error("load", f"{load!r} is not one of {', '.join(LOADS)}")
+            raise self.argument_error("load", f"{load!r} is not one of {', '.join(LOADS)}")
         if load == "upsert" and not keys and self.loads:
-            raise self._error("keys", "load 'upsert' needs the key columns")
+            raise self.argument_error("keys", "load 'upsert' needs the key columns")
         self.load = load
         self.keys = [self.check("keys", k, lambda v: validate_identifier(v, "key column")) for k in keys]
-
-    def _error(self, argument: str, problem: str) -> Exception:
-        from headwater.errors import ConfigError
-
-        return ConfigError(f"task {self.task_id!r}: argument {argument!r}: {problem}")
 
     def run(self, context: Context) -> dict[str, Any]:
         from headwater.errors import LakeError
