@@ -30,7 +30,7 @@ test: $(VENV)/.synced  ## the whole test suite (services skip with a reason unle
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check src dags tests bench
+	$(VENV)/bin/ruff format --check src dags tests bench tools examples
 	$(VENV)/bin/mypy
 
 coverage: $(VENV)/.synced  ## the whole suite with line coverage of src/, subprocesses included
