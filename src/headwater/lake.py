@@ -226,7 +226,13 @@ class S3Lake(Lake):
         keys = [self._key(u) for u in uris]
         for start in range(0, len(keys), 1000):
             batch: Any = [{"Key": k} for k in keys[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            answer: Any = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if answer.get("Errors"):  # per-key refusals come back in a 200 answer
+                first = answer["Errors"][0]
+                raise LakeError(
+                    f"s3://{self.bucket}/{first.get('Key')}: delete refused ({first.get('Code')}); "
+                    f"{len(answer['Errors'])} object(s) not deleted"
+                )
 
 
 _S3_CODE = re.compile(r"An error occurred \((\w+)\)")

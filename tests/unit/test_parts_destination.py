@@ -64,7 +64,12 @@ def test_a_claim_leaves_a_marker_naming_its_attempt_process_and_start(lake: Loca
     assert lake.list_uris(prefix) == [claim.marker_uri]
     record = json.loads(lake.read_bytes(claim.marker_uri))
     started = datetime.fromisoformat(record.pop("started_at"))
-    assert record == {"headwater_attempt": claim.token, "host": socket.gethostname(), "pid": os.getpid()}
+    assert record == {
+        "headwater_attempt": claim.token,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "leftovers": [],
+    }
     assert started.utcoffset() == timedelta(0)
     assert abs(datetime.now(UTC) - started) < timedelta(seconds=30)
 
@@ -259,8 +264,38 @@ def test_a_publish_that_cannot_remove_the_old_objects_still_publishes_and_warns(
     )
     assert lake.list_uris(prefix) == sorted([f"{prefix}/_manifest.json", claim.marker_uri, manifest.parts[0].uri])
     assert [(r.levelname, r.getMessage()) for r in caplog.records if r.name == LOGGER] == [
-        ("WARNING", f"published {prefix}/_manifest.json but could not remove 1 replaced objects: read-only file system")
+        (
+            "WARNING",
+            f"published {prefix}/_manifest.json; 0 replaced object(s) and the attempt marker remain:"
+            " read-only file system",
+        )
     ]
+
+
+class FlakyDeleteLake(LocalLake):
+    """Refuses the first delete, as S3 may (a 200 answer listing per-key errors)."""
+
+    refused = False
+
+    def delete(self, uris: list[str]) -> None:
+        if not self.refused and uris:
+            self.refused = True
+            raise LakeError("delete refused (AccessDenied)")
+        super().delete(uris)
+
+
+def test_a_cleanup_that_failed_after_publishing_is_swept_by_the_next_write(tmp_path: Path) -> None:
+    lake = FlakyDeleteLake(tmp_path / "lake")
+    prefix = f"{lake.url}/out"
+    lake.refused = True  # the first write cleans up fine
+    first = publish(claim_prefix(lake, prefix), 1)
+    lake.refused = False
+    second = publish(claim_prefix(lake, prefix), 1)  # its removal of the first write's part fails
+    assert first.parts[0].uri in lake.list_uris(prefix)  # left over, but vouched for by the marker
+    third = publish(claim_prefix(lake, prefix), 1)  # not refused: the leftovers are headwater's
+    left = lake.list_uris(prefix)
+    assert left == sorted([f"{prefix}/_manifest.json", third.parts[0].uri])
+    assert second.parts[0].uri not in left
 
 
 def test_publish_refuses_a_manifest_listing_parts_elsewhere_before_writing_it(lake: LocalLake, prefix: str) -> None:

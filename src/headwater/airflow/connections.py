@@ -37,26 +37,43 @@ def get_connection(conn_id: str) -> Any | None:
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    conn: Any
     try:
         conn = BaseHook.get_connection(conn_id)
     except AirflowNotFoundException:
-        _raise_if_malformed(conn_id)
-        return None
+        conn = _ask_backends_again(conn_id)
+        if conn is None:
+            return None
     _check_fields(conn_id, conn)
     return conn
 
 
-def _raise_if_malformed(conn_id: str) -> None:
-    """Ask each secrets backend again, keeping the parse error Airflow only logs at debug level."""
+_PARSE_ERRORS = (ValueError, TypeError, KeyError)  # json.JSONDecodeError is a ValueError
+
+
+def _ask_backends_again(conn_id: str) -> Any | None:
+    """Ask each secrets backend again, keeping the error Airflow only logs at debug level.
+
+    A Connection that does not parse is an error naming it; a backend that cannot be reached (a timeout,
+    an API error) is a transient error, never "undefined"; one that answers this time is used.
+    """
     from airflow.sdk.execution_time.supervisor import ensure_secrets_backend_loaded
 
     for backend in ensure_secrets_backend_loaded():
         try:
-            backend.get_connection(conn_id=conn_id)
-        except Exception as exc:
+            found = backend.get_connection(conn_id=conn_id)
+        except _PARSE_ERRORS as exc:
             raise ConnectionConfigError(
                 f"Connection {conn_id!r} ({type(backend).__name__}) is set but does not parse: {_parse_problem(exc)}"
             ) from None
+        except Exception as exc:
+            raise ConnectionConfigError(
+                f"Connection {conn_id!r}: the secrets backend {type(backend).__name__} failed ({type(exc).__name__})",
+                transient=True,
+            ) from None
+        if found is not None:
+            return found
+    return None
 
 
 def _parse_problem(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ only after that are the previous publish and abandoned attempts removed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from headwater.errors import LakeError
 from headwater.lake import Lake
@@ -37,6 +39,7 @@ class Claim:
     prefix: str
     token: str
     stale: list[str] = field(default_factory=list)
+    published: bool = False
 
     @property
     def marker_uri(self) -> str:
@@ -51,23 +54,50 @@ class Claim:
         return f"{self.part_prefix}{index:05d}.{fmt}"
 
     def publish(self, manifest: Manifest) -> str:
-        """Write the manifest (the moment the new data becomes visible), then remove what it replaced."""
+        """Write the manifest (the moment the new data becomes visible), then remove what it replaced.
+
+        From the manifest write on, the attempt is published: a failure or a signal during the cleanup
+        never removes the parts just published, and what could not be removed stays vouched for (this
+        attempt's marker lists it) so the next write here sweeps it.
+        """
+        from headwater.signals import sigterm_deferred
+
         uri = f"{self.prefix}/{MANIFEST_NAME}"
         manifest.check(uri)
         self.lake.write_bytes(uri, manifest.to_json().encode("utf-8"))
+        self.published = True
         keep = {uri} | {p.uri for p in manifest.parts}
-        old = [u for u in self.stale if u not in keep] + [self.marker_uri]
-        try:
-            self.lake.delete(old)
-        except Exception as exc:  # published already; leftovers are swept by the next write here
-            log.warning("published %s but could not remove %d replaced objects: %s", uri, len(old), exc)
-        else:
-            if len(old) > 1:
-                log.info("removed %d objects the previous write to %s left", len(old) - 1, self.prefix)
+        old = [u for u in self.stale if u not in keep]
+        with sigterm_deferred():
+            try:
+                self.lake.delete(old)
+                self.lake.delete([self.marker_uri])
+            except Exception as exc:  # published already; the marker keeps vouching for the leftovers
+                log.warning("published %s; %d replaced object(s) and the attempt marker remain: %s", uri, len(old), exc)
+                with contextlib.suppress(Exception):
+                    self._write_marker(leftovers=old)
+            else:
+                if old:
+                    log.info("removed %d objects the previous write to %s left", len(old), self.prefix)
         return uri
 
+    def _write_marker(self, leftovers: list[str] | None = None) -> None:
+        record = {
+            "headwater_attempt": self.token,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "leftovers": leftovers or [],
+        }
+        self.lake.write_bytes(self.marker_uri, json.dumps(record).encode("utf-8"))
+
     def abandon(self) -> None:
-        """Remove this attempt's parts and marker after a failure (best effort; the next write sweeps the rest)."""
+        """Remove this attempt's parts and marker after a failure (best effort; the next write sweeps the rest).
+
+        Does nothing once the manifest is published: its parts are the published data.
+        """
+        if self.published:
+            return
         try:
             mine = [u for u in self.lake.list_uris(self.prefix) if u.startswith(self.part_prefix)]
             self.lake.delete([*mine, self.marker_uri])
@@ -88,13 +118,7 @@ def claim_prefix(lake: Lake, prefix: str) -> Claim:
         )
     _refuse_live_attempt(lake, prefix, uris)
     claim = Claim(lake, prefix, uuid.uuid4().hex[:12], stale=sorted(owned))
-    record = {
-        "headwater_attempt": claim.token,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started_at": datetime.now(UTC).isoformat(),
-    }
-    lake.write_bytes(claim.marker_uri, json.dumps(record).encode("utf-8"))
+    claim._write_marker()
     return claim
 
 
@@ -113,10 +137,14 @@ def _owned(lake: Lake, prefix: str, uris: list[str]) -> set[str]:
     for uri in uris:
         name = uri[len(prefix) + 1 :]
         match = ATTEMPT_MARKER.match(name)
-        if match and _marker_token(lake, uri) == match.group(1):
+        record = _marker(lake, uri) if match else None
+        if match and record is not None and record.get("headwater_attempt") == match.group(1):
             tokens.append(match.group(1))
             owned.add(uri)
             owned |= {u for u in uris if u.startswith(f"{prefix}/part-{match.group(1)}-")}
+            leftovers = record.get("leftovers")
+            if isinstance(leftovers, list):  # what a published write could not remove after publishing
+                owned |= {u for u in leftovers if isinstance(u, str) and u in present and u.startswith(prefix + "/")}
     for uri in uris:  # a local lake's half-written file (".<name>.<pid>.tmp") left by a killed process
         temp = _LOCAL_TEMP.match(uri[len(prefix) + 1 :])
         if temp and (
@@ -132,12 +160,12 @@ def _owned(lake: Lake, prefix: str, uris: list[str]) -> set[str]:
     return owned
 
 
-def _marker_token(lake: Lake, uri: str) -> str | None:
+def _marker(lake: Lake, uri: str) -> dict[str, Any] | None:
     try:
-        value = json.loads(lake.read_bytes(uri)).get("headwater_attempt")
-    except (LakeError, ValueError, AttributeError):
+        record = json.loads(lake.read_bytes(uri))
+    except (LakeError, ValueError):
         return None
-    return value if isinstance(value, str) else None
+    return record if isinstance(record, dict) else None
 
 
 def _entries_within(lake: Lake, uri: str, owned: set[str]) -> bool:

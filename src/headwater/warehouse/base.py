@@ -120,11 +120,11 @@ class Warehouse(ABC):
                     raise WarehouseError(
                         f"{target}: copied {copied} rows but the manifest lists {manifest.rows}; nothing was published"
                     )
-                check_keys(self, conn, target, staging, columns, keys, manifest.source)
                 if open_names:
                     plan = [Column(c.name, c.type if c.name in open_names else planned[c.name]) for c in columns]
                     columns = settle_numerics(self, conn, target, staging, plan, existing, method, manifest.source)
                     staging = rebuild_staging(self, conn, staging, columns)
+                check_keys(self, conn, target, staging, columns, keys, manifest.source)  # on the typed values
                 rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
                 table_rows = self._count(conn, target)
                 conn.commit()
