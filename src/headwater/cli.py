@@ -305,11 +305,18 @@ def _source_from_url(url: str) -> Any:
     scheme = parsed.scheme.split("+")[0]
     if scheme == "duckdb":
         return DuckDBSource(unquote(parsed.path))
+    try:
+        port = parsed.port
+    except ValueError:  # its message would quote part of the password
+        raise HeadwaterError(
+            "--source: the URL's port is not a number; a '#', '/', '?' or '@' in the password must be "
+            "percent-encoded (for example %23 for '#')"
+        ) from None
     info = {
         "host": parsed.hostname or "localhost",
         "user": unquote(parsed.username or "") or None,
         "password": unquote(parsed.password or "") or None,
-        "port": parsed.port,
+        "port": port,
     }
     database = parsed.path.lstrip("/") or None
     if scheme in ("postgres", "postgresql"):

@@ -36,6 +36,25 @@ class WarehouseError(HeadwaterError):
     """The warehouse could not be reached, or a load or check failed."""
 
 
+def connect_transient(exc: BaseException) -> bool:
+    """Could a failed database connect succeed later? A refused login (SQLSTATE 28) or a missing database
+    (3D) cannot; a network failure may."""
+    state = str(getattr(exc, "sqlstate", None) or "")
+    if state:
+        return not state.startswith(("28", "3D"))
+    text = str(exc)  # libpq reports a server's refusal during connect as text only
+    return not any(marker in text for marker in _REFUSED_CONNECT)
+
+
+_REFUSED_CONNECT = (
+    "password authentication failed",
+    "authentication failed",
+    "no pg_hba.conf entry",
+    "does not exist",  # database or role
+    "permission denied for database",
+)
+
+
 def column_letter(index: int) -> str:
     """Spreadsheet column letter for a 0-based column index (0 -> A, 26 -> AA)."""
     letters = ""

@@ -214,3 +214,66 @@ def test_interval_mode_without_a_data_interval_or_window_is_a_clear_error() -> N
         task_id="w", conn_id="pg", table="public.events", incremental={**incremental, "window_hours": 6}
     )
     assert windowed.interval({}, when) == (datetime(2026, 1, 4, 18, tzinfo=UTC), when)  # type: ignore[arg-type]
+
+
+def test_a_refused_login_or_missing_database_is_not_worth_a_retry(pg_conninfo: dict[str, Any]) -> None:
+    for info, expected in (
+        ({**pg_conninfo, "dbname": "no_such_db_hw"}, 'database "no_such_db_hw" does not exist'),
+        ({**pg_conninfo, "user": "no_such_user_hw"}, 'role "no_such_user_hw" does not exist'),
+    ):
+        with pytest.raises(SourceError, match=expected) as caught:
+            PostgresSource(info).scalar("SELECT 1")
+        assert caught.value.transient is False
+        with pytest.raises(WarehouseError, match=expected) as caught_wh:
+            PostgresWarehouse(info).row_count(TableName("raw", "t"))
+        assert caught_wh.value.transient is False
+
+
+def test_a_duckdb_query_without_parameters_keeps_its_percent_s_literals(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "s.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('bus'), ('?x'), ('sun')) v(name)")
+    source = DuckDBSource(str(path))
+    assert source.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM t WHERE name LIKE '%s%'") == "bus,sun"
+
+
+def test_a_url_with_an_unencoded_password_character_is_named_without_the_password(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from headwater.cli import app
+
+    url = "postgresql://etl:s3cr#t@db.internal:5432/prod"
+    result = CliRunner().invoke(app, ["export", "--source", url, "--query", "SELECT 1", "--to", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "the URL's port is not a number; a '#', '/', '?' or '@' in the password must be percent-encoded" in (
+        " ".join(result.output.split())
+    )
+    assert "s3cr" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "password", "expected"),
+    [
+        ({}, None, "Connection 'gs_bad' has no service-account key"),
+        ({"keyfile_dict": "{not json"}, None, "Connection 'gs_bad': the service-account key is not valid JSON"),
+        ({"keyfile_dict": '{"type": "service_account"}'}, None, "Google service account credentials are not usable"),
+        ({}, '{"type": "service_account", "client_email": "a@b"}', "Google service account credentials are not usable"),
+    ],
+)
+def test_bad_service_account_keys(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], password: str | None, expected: str
+) -> None:
+    from headwater.airflow.connections import sheets_client
+
+    conn: dict[str, Any] = {"conn_type": "google_cloud_platform", "extra": extra}
+    if password is not None:
+        conn["password"] = password
+    monkeypatch.setenv("AIRFLOW_CONN_GS_BAD", json.dumps(conn))
+    with pytest.raises(SourceError, match=expected) as caught:
+        sheets_client("gs_bad")
+    assert "private_key" not in str(caught.value)
+    monkeypatch.delenv("AIRFLOW_CONN_GS_BAD")
+    with pytest.raises(SourceError, match="reading a Google Sheet needs the Airflow Connection 'gs_bad'"):
+        sheets_client("gs_bad")

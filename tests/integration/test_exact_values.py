@@ -184,3 +184,14 @@ def test_null_rows_of_a_one_column_table_survive_the_round_trip(
     warehouse.load(manifest, lake, "replace")
     with warehouse.query_rows("SELECT v FROM raw.t ORDER BY v NULLS LAST") as (_, rows):
         assert [r[0] for r in rows] == [1, 3, None, None]
+
+
+def test_numeric_keys_that_differ_only_in_scale_are_one_key(
+    tmp_path: Path, pg_conninfo: dict[str, Any], src: str
+) -> None:
+    """1.0 and 1.00 are the same number: an upsert on them must refuse, not publish both."""
+    lake = LocalLake(tmp_path / "lake")
+    fill(pg_conninfo, src, "k numeric, v text", "(1.0, 'a'), (1.00, 'b')")
+    for warehouse, target in warehouses(tmp_path, pg_conninfo, src):
+        with pytest.raises(WarehouseError, match=rf"-> {target}: key \(k\) repeats"):
+            warehouse.load(export(pg_conninfo, src, lake, target), lake, "upsert", keys=["k"])

@@ -216,3 +216,10 @@ def test_every_example_in_the_operator_docs_builds_a_dag() -> None:
     ]
     assert dag.get_task("load_orders").upstream_task_ids == {"export_orders"}
     assert dag.get_task("advance_orders").upstream_task_ids == {"check_orders"}
+
+
+def test_keys_given_as_one_string_are_refused_at_parse_time() -> None:
+    from headwater.operators import LakeToWarehouseOperator
+
+    with pytest.raises(ConfigError, match=r"^task 'k': argument 'keys': a list of column names, not the string 'id'"):
+        LakeToWarehouseOperator(task_id="k", manifest_uri="u", load="upsert", keys="id")  # type: ignore[arg-type]

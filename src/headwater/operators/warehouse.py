@@ -35,6 +35,8 @@ class LakeToWarehouseOperator(HeadwaterOperator):
             raise self.argument_error("load", f"{load!r} is not one of {', '.join(LOADS)}")
         if load == "upsert" and not keys and self.loads:
             raise self.argument_error("keys", "load 'upsert' needs the key columns")
+        if isinstance(keys, str):
+            raise self.argument_error("keys", f"a list of column names, not the string {keys!r}")
         self.load = load
         self.keys = [self.check("keys", k, lambda v: validate_identifier(v, "key column")) for k in keys]
 

@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from headwater.coltypes import ColumnType
-from headwater.errors import SourceError
+from headwater.errors import SourceError, connect_transient
 from headwater.identifiers import quote, validate_identifier
 from headwater.parts import RowStream
 from headwater.sql_guard import check_single_select
@@ -65,7 +65,9 @@ class PostgresSource:
         try:
             return psycopg.connect(**{"connect_timeout": 10, "application_name": "headwater", **self.conninfo})
         except psycopg.Error as exc:
-            raise SourceError(f"{self.label}: cannot connect: {str(exc).strip()}", transient=True) from None
+            raise SourceError(
+                f"{self.label}: cannot connect: {str(exc).strip()}", transient=connect_transient(exc)
+            ) from None
 
     def scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
         import psycopg
@@ -325,7 +327,7 @@ class DuckDBSource:
         query = _one_duckdb_statement(check_single_select(query))
         with self._connect() as conn:
             try:
-                row = conn.execute(query.replace("%s", "?"), list(params)).fetchone()
+                row = conn.execute(_qmark(query, params), list(params)).fetchone()
             except duckdb.Error as exc:
                 raise SourceError(f"{self.label}: query failed: {_first_line(exc)}") from None
         return row[0] if row else None
@@ -338,7 +340,7 @@ class DuckDBSource:
         conn = self._connect()
         try:
             conn.execute("SET TimeZone = 'UTC'")
-            reader = conn.sql(query.replace("%s", "?"), params=list(params) or None).to_arrow_reader(self.batch_rows)
+            reader = conn.sql(_qmark(query, params), params=list(params) or None).to_arrow_reader(self.batch_rows)
             columns = [_arrow_column(f) for f in reader.schema]
             yield RowStream(columns, lambda boundary: self._chunks(reader, boundary))
         except duckdb.Error as exc:
@@ -360,6 +362,12 @@ class DuckDBSource:
                 yield out.getvalue(), take
                 offset += take
                 total += take
+
+
+def _qmark(query: str, params: Sequence[Any]) -> str:
+    """headwater's ``%s`` placeholders as DuckDB's ``?``; a query without parameters is left alone
+    (a ``LIKE '%s%'`` in it is a literal)."""
+    return query.replace("%s", "?") if params else query
 
 
 def _one_duckdb_statement(query: str) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from headwater.coltypes import ColumnType
-from headwater.errors import HeadwaterError, WarehouseError
+from headwater.errors import HeadwaterError, WarehouseError, connect_transient
 from headwater.identifiers import TableName, quote
 from headwater.lake import Lake
 from headwater.parts import Manifest
@@ -88,7 +88,9 @@ class Warehouse(ABC):
         except HeadwaterError:
             raise
         except Exception as exc:
-            raise WarehouseError(f"cannot connect to the {self.describe()} warehouse: {exc}", transient=True) from None
+            raise WarehouseError(
+                f"cannot connect to the {self.describe()} warehouse: {exc}", transient=connect_transient(exc)
+            ) from None
         try:
             yield conn
         finally:
