@@ -192,11 +192,28 @@ def _quantized(dec: Decimal, scale: int) -> Decimal:
 
 
 def settle(ctype: ColumnType, canonical: list[str]) -> ColumnType:
-    """Fix an open numeric scale from the canonical values it was cast to (at least 0, at most 38)."""
+    """Fix an open numeric scale from the canonical values it was cast to (the widest scale among them).
+
+    The result may not hold every value (over 38 digits in all): ``check_settled`` says which do not.
+    """
     if ctype.kind != "numeric" or ctype.scale is not None:
         return ctype
-    scale = min(max((_scale(v) for v in canonical), default=0), ctype.precision)
-    return ColumnType("numeric", ctype.precision, scale)
+    return ColumnType("numeric", ctype.precision, max((_scale(v) for v in canonical), default=0))
+
+
+def check_settled(canonical: str, ctype: ColumnType) -> None:
+    """Raise CastError if a canonical value does not fit the settled numeric type exactly."""
+    scale = ctype.scale or 0
+    if scale > ctype.precision:
+        if _scale(canonical) > ctype.precision:
+            raise CastError(f"has {_scale(canonical)} decimal places; a decimal holds at most {ctype.precision}")
+        return
+    digits = len(canonical.lstrip("-").split(".")[0].lstrip("0"))
+    if digits > ctype.precision - scale:
+        raise CastError(
+            f"needs {digits} digits before the decimal point, but with the column's {scale} decimal places "
+            f"a decimal holds {ctype.precision - scale}"
+        )
 
 
 def _to_date(value: str) -> date:

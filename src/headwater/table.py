@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from headwater.coltypes import PLAIN_NUMBER, CastError, ColumnType, cast, infer, settle
+from headwater.coltypes import PLAIN_NUMBER, CastError, ColumnType, cast, check_settled, infer, settle
 from headwater.errors import SourceError, column_letter
 from headwater.identifiers import IdentifierError, normalize_header, validate_identifier
 
@@ -107,6 +107,7 @@ def build_table(raw: RawTable, rules: TableRules) -> TypedTable:
         values = [r[col] for r in body if r[col] is not None]
         ctype = declared or infer([v for v in values if v is not None])
         canonical: list[str] = []
+        cast_rows: list[int] = []
         for r, number in zip(body, numbers, strict=True):
             value = r[col]
             if value is None:
@@ -117,7 +118,16 @@ def build_table(raw: RawTable, rules: TableRules) -> TypedTable:
                 problems.add(number, col, name, f"value does not fit type {ctype} ({exc})")
                 continue
             canonical.append(r[col] or "")
-        columns.append(Column(name, settle(ctype, canonical)))
+            cast_rows.append(number)
+        settled = settle(ctype, canonical)
+        if settled != ctype:  # a declared plain numeric: every value must fit the scale the data gave it
+            for text, number in zip(canonical, cast_rows, strict=True):
+                try:
+                    check_settled(text, settled)
+                except CastError as exc:
+                    problems.add(number, col, name, f"value does not fit a decimal column exactly ({exc})")
+                    break
+        columns.append(Column(name, settled))
     problems.raise_if_any()
     _check_keys(names, body, numbers, rules.keys, problems)
     return TypedTable(columns, body, numbers)

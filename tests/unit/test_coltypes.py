@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from headwater.coltypes import CastError, ColumnType, cast, infer, settle
+from headwater.coltypes import CastError, ColumnType, cast, check_settled, infer, settle
 
 pytestmark = pytest.mark.unit
 
@@ -243,7 +243,7 @@ def test_cast_refusals_give_the_exact_reason_without_the_value(value: str, ctype
     [
         (ColumnType("numeric"), [], ColumnType("numeric", 38, 0)),  # no values: scale 0
         (ColumnType("numeric"), ["1", "2.50", "-0.125"], ColumnType("numeric", 38, 3)),
-        (ColumnType("numeric", 10), ["0.123456789012"], ColumnType("numeric", 10, 10)),  # never past precision
+        (ColumnType("numeric", 10), ["0.123456789012"], ColumnType("numeric", 10, 12)),  # check_settled refuses it
         (ColumnType("numeric", 12, 2), ["1.5"], ColumnType("numeric", 12, 2)),  # a declared scale stays
         (ColumnType("text"), ["1.5"], ColumnType("text")),
     ],
@@ -282,3 +282,20 @@ def test_double_cells_are_plain_numbers_or_ieee_specials(cell: str, expected: st
             cast(cell, ColumnType("double"))
     else:
         assert cast(cell, ColumnType("double")) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "ctype", "problem"),
+    [
+        ("0." + "0" * 39 + "1", ColumnType("numeric", 38, 40), "has 40 decimal places; a decimal holds at most 38"),
+        (
+            "1" * 30,
+            ColumnType("numeric", 38, 10),
+            "needs 30 digits before the decimal point, but with the column's 10 decimal places a decimal holds 28",
+        ),
+    ],
+)
+def test_a_settled_numeric_refuses_values_it_cannot_hold_exactly(text: str, ctype: ColumnType, problem: str) -> None:
+    with pytest.raises(CastError, match=re.escape(problem)):
+        check_settled(text, ctype)
+    check_settled("1.5", ColumnType("numeric", 38, 2))  # fits: no error

@@ -293,3 +293,12 @@ def test_problem_summary_is_exact(bad_rows: int, tail: str) -> None:
 def test_percent_cells_that_are_not_plain_numbers_stay_as_they_are(cell: str) -> None:
     table = build_table(raw(["rate"], ["5%"], [cell]), TableRules(percent=["rate"]))
     assert table.columns[0].type == ColumnType("text") and [r[0] for r in table.rows] == ["0.05", cell]
+
+
+def test_a_declared_numeric_refuses_values_no_decimal_holds_exactly() -> None:
+    rows = [["amount"], ["1" * 30], ["0.5"], ["0.0000000001"]]
+    assert problem(*rows, rules=TableRules(types={"amount": ColumnType("numeric")})) == (
+        "spreadsheet KEY123, tab 'Sales': row 2, column 'amount' (A): value does not fit a decimal column exactly"
+        " (needs 30 digits before the"
+        " decimal point, but with the column's 10 decimal places a decimal holds 28)"
+    )
