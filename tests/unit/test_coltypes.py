@@ -299,3 +299,15 @@ def test_a_settled_numeric_refuses_values_it_cannot_hold_exactly(text: str, ctyp
     with pytest.raises(CastError, match=re.escape(problem)):
         check_settled(text, ctype)
     check_settled("1.5", ColumnType("numeric", 38, 2))  # fits: no error
+
+
+@pytest.mark.parametrize(
+    ("text", "ctype"),
+    [
+        ("1" * 28 + ".5", ColumnType("numeric", 38, 10)),  # exactly the 28 digits left before the point
+        ("1" * 38, ColumnType("numeric", 38, 0)),  # scale 0: all 38 digits before the point
+        ("0." + "1" * 38, ColumnType("numeric", 38, 40)),  # this value's own 38 places still fit a decimal
+    ],
+)
+def test_a_settled_numeric_holds_values_at_its_limits(text: str, ctype: ColumnType) -> None:
+    check_settled(text, ctype)
