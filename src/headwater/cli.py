@@ -282,7 +282,8 @@ def export(
 def _source_from_url(url: str) -> Any:
     from urllib.parse import unquote, urlparse
 
-    from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+    from headwater.sources.mysql import MySQLSource
+    from headwater.sources.sql import DuckDBSource, PostgresSource
 
     if url.startswith("env:"):
         name = url.removeprefix("env:")

@@ -15,7 +15,8 @@ from headwater.identifiers import TableName
 from headwater.lake import LocalLake, S3Lake
 from headwater.parts import read_manifest
 from headwater.pipeline import check_row_count
-from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+from headwater.sources.mysql import MySQLSource
+from headwater.sources.sql import DuckDBSource, PostgresSource
 from headwater.warehouse.base import Warehouse
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse

@@ -20,7 +20,8 @@ from headwater.export import ExportOptions, export_query_to_lake
 from headwater.identifiers import TableName
 from headwater.lake import Lake, LocalLake, S3Lake
 from headwater.parts import read_manifest
-from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+from headwater.sources.mysql import MySQLSource
+from headwater.sources.sql import DuckDBSource, PostgresSource
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
 from tests.conftest import REPO, service_missing

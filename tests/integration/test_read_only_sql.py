@@ -78,7 +78,7 @@ def pg_rows(pg_conninfo: dict[str, Any], table: str) -> int:
 @pytest.fixture
 def no_guard(monkeypatch: pytest.MonkeyPatch) -> None:
     """Switch the parse-time check off, to show the run-time layer holds on its own."""
-    for module in ("headwater.sources.sql", "headwater.warehouse.base"):
+    for module in ("headwater.sources.sql", "headwater.sources.mysql", "headwater.warehouse.base"):
         monkeypatch.setattr(f"{module}.check_single_select", lambda query, what="query": query)
 
 
@@ -186,7 +186,7 @@ def test_duckdb_source_runs_one_statement(tmp_path: Path, no_guard: None) -> Non
 def test_mysql_source_runs_one_read_only_statement(no_guard: None) -> None:
     import pymysql
 
-    from headwater.sources.sql import MySQLSource
+    from headwater.sources.mysql import MySQLSource
 
     try:
         conn = pymysql.connect(**MYSQL, connect_timeout=3, autocommit=True)

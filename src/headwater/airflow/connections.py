@@ -174,7 +174,8 @@ def warehouse_from_connection(conn: Any | None, aws_conn_id: str | None = None) 
 
 def sql_source_from_connection(conn: Any) -> Any:
     """A streaming SQL source for a postgres, mysql (MariaDB too) or duckdb Connection."""
-    from headwater.sources.sql import DuckDBSource, MySQLSource, PostgresSource
+    from headwater.sources.mysql import MySQLSource
+    from headwater.sources.sql import DuckDBSource, PostgresSource
 
     kind = (conn.conn_type or "").lower()
     if kind in ("postgres", "postgresql", "redshift"):  # Redshift: describe and plan here; export by UNLOAD

@@ -74,7 +74,8 @@ def source_datasets(source: Any, sql: str | None, table: str | None) -> list[Lin
 
 
 def source_table_dataset(source: Any, table: str) -> LineageDataset:
-    from headwater.sources.sql import DuckDBSource, MySQLSource
+    from headwater.sources.mysql import MySQLSource
+    from headwater.sources.sql import DuckDBSource
 
     if isinstance(source, DuckDBSource):
         return duckdb_dataset(source.path, table)
