@@ -20,6 +20,14 @@ def is_templated(value: object) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+def check_query(sql: str) -> None:
+    """A SQL argument is one read-only SELECT, or a ``.sql`` file Airflow reads when it renders templates."""
+    from headwater.sql_guard import check_single_select
+
+    if not sql.endswith(".sql"):
+        check_single_select(sql)
+
+
 def logical_date_of(context: Context) -> datetime:
     """The run's logical date; a manual run without one uses its ``run_after``."""
     value: datetime | None = context.get("logical_date")

@@ -9,7 +9,7 @@ from typing import Any
 
 from airflow.sdk import Context
 
-from headwater.operators.base import HeadwaterOperator, logical_date_of
+from headwater.operators.base import HeadwaterOperator, check_query, is_templated, logical_date_of
 from headwater.operators.lineage import (
     lake_table_dataset,
     sheet_dataset,
@@ -29,7 +29,6 @@ class SheetsToLakeOperator(HeadwaterOperator):
     """
 
     template_fields: Sequence[str] = ("spreadsheet", "workbook", "lake_url")
-    ui_color = "#d6eaf8"
 
     def __init__(
         self,
@@ -51,7 +50,7 @@ class SheetsToLakeOperator(HeadwaterOperator):
         self.workbook = workbook
         self.tabs = [dict(t) for t in tabs]
         self.sheets_conn_id = sheets_conn_id
-        if not any(map(_templated, (spreadsheet, workbook))):
+        if not any(map(is_templated, (spreadsheet, workbook))):
             self.sources()  # cheap: the same pydantic checks as pipelines.yaml
 
     def sources(self) -> Any:
@@ -113,9 +112,8 @@ class WarehouseToSheetOperator(HeadwaterOperator):
     ) -> None:
         super().__init__(**kwargs)
         from headwater.config import spreadsheet_key
-        from headwater.sql_guard import check_single_select
 
-        self.sql = self.check("sql", sql, lambda v: v.endswith(".sql") or check_single_select(v))
+        self.sql = self.check("sql", sql, check_query)
         self.spreadsheet = self.check("spreadsheet", spreadsheet, spreadsheet_key)
         self.tab = tab
         if not isinstance(chunk_rows, int) or chunk_rows < 1:
@@ -153,12 +151,6 @@ class WarehouseToSheetOperator(HeadwaterOperator):
             "columns": result.columns,
             "seconds": result.seconds,
         }
-
-
-def _templated(value: object) -> bool:
-    from headwater.operators.base import is_templated
-
-    return is_templated(value)
 
 
 def _staged(lake: Any, manifest_uri: str) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import Context
 
-from headwater.operators.base import HeadwaterOperator, logical_date_of
+from headwater.operators.base import HeadwaterOperator, check_query, logical_date_of
 from headwater.operators.lineage import lake_table_dataset, source_datasets
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ class SqlToLakeOperator(HeadwaterOperator):
     template_fields: Sequence[str] = ("sql", "table", "target", "lake_url")
     template_ext: Sequence[str] = (".sql",)
     template_fields_renderers = {"sql": "sql"}  # noqa: RUF012 - Airflow's own declaration style
-    ui_color = "#d6eaf8"
 
     def __init__(
         self,
@@ -46,12 +45,11 @@ class SqlToLakeOperator(HeadwaterOperator):
         from headwater.config import Incremental
         from headwater.identifiers import TableName
         from headwater.parts import FORMATS
-        from headwater.sql_guard import check_single_select
 
         if (sql is None) == (table is None):
             raise self.argument_error("sql", "give exactly one of 'sql' or 'table'")
         self.conn_id = conn_id
-        self.sql = self.check("sql", sql, lambda v: v is None or v.endswith(".sql") or check_single_select(v))
+        self.sql = sql if sql is None else self.check("sql", sql, check_query)
         self.table = self.check("table", table, lambda v: v is None or TableName.parse(v))
         self.target = self.check("target", target or table, lambda v: v is not None and TableName.parse(v))
         if target is None and table is None:

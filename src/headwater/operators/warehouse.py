@@ -23,7 +23,6 @@ class LakeToWarehouseOperator(HeadwaterOperator):
     """
 
     template_fields: Sequence[str] = ("manifest_uri", "keys", "warehouse_conn_id", "lake_url")
-    ui_color = "#d6eaf8"
     loads = True  # the check below only reads
 
     def __init__(self, *, manifest_uri: Any, load: str = "replace", keys: Sequence[str] = (), **kwargs: Any) -> None:
