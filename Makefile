@@ -18,12 +18,19 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
-demo: $(VENV)/.synced  ## load every demo pipeline into the local DuckDB warehouse and show the tables
+demo: $(VENV)/.synced  ## load the demo pipelines into the local DuckDB warehouse, build the dbt project, show the results
 	$(VENV)/bin/headwater validate
 	$(VENV)/bin/headwater init
 	$(VENV)/bin/headwater run sample_sheets --logical-date 2026-01-05
 	$(VENV)/bin/headwater run exchange_rates --logical-date 2026-01-05
+	$(VENV)/bin/headwater run transform --logical-date 2026-01-05
+	$(VENV)/bin/headwater run crm_updates --logical-date 2026-01-06
+	$(VENV)/bin/headwater run transform --logical-date 2026-01-06
 	$(VENV)/bin/headwater tables
+	$(VENV)/bin/headwater query "SELECT 'marts.fct_daily_revenue' AS mart, count(*) AS row_count FROM marts.fct_daily_revenue \
+	  UNION ALL SELECT 'marts.dim_customers', count(*) FROM marts.dim_customers"
+	$(VENV)/bin/headwater query "SELECT customer_id, city, is_vip, dbt_valid_from, dbt_valid_to \
+	  FROM snapshots.customers_snapshot WHERE customer_id = 7 ORDER BY dbt_valid_from"
 
 test: $(VENV)/.synced  ## the whole test suite (services skip with a reason unless HEADWATER_REQUIRE_SERVICES=1)
 	$(VENV)/bin/pytest

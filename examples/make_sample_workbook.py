@@ -53,20 +53,31 @@ def main() -> None:
     for cell in orders["B"][1:]:
         cell.number_format = "yyyy-mm-dd hh:mm"
     customers = book.create_sheet("Customers")
-    customers.append(["Customer ID", "고객명", "도시", "가입일", "VIP", "Lifetime Value"])
+    customers.append(["Customer ID", "고객명", "도시", "가입일", "VIP", "Lifetime Value", "Updated At"])
     for customer_id in range(1, 41):
+        name, city = rng.choice(NAMES), rng.choice(CITIES)
+        joined = date(2024, 1, 1) + timedelta(days=rng.randint(0, 700))
         customers.append(
             [
                 customer_id,
-                rng.choice(NAMES),
-                rng.choice(CITIES),
-                date(2024, 1, 1) + timedelta(days=rng.randint(0, 700)),
+                name,
+                city,
+                joined,
                 rng.random() > 0.8,
                 f"₩{rng.randint(10_000, 9_000_000):,}",
+                datetime(joined.year, joined.month, joined.day, 9) + timedelta(minutes=13 * customer_id),
             ]
         )
     for cell in customers["D"][1:]:
         cell.number_format = "yyyy-mm-dd"
+    # A CRM correction feed for the demo's second day: customer 7 moved to Seoul and became a VIP.
+    moved = [customers.cell(8, col).value for col in range(1, 8)]
+    with (HERE / "customer_updates.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([customers.cell(1, col).value for col in range(1, 8)])
+        writer.writerow([moved[0], moved[1], "서울", moved[3].isoformat(), True, moved[5], "2026-01-06 11:00:00"])
+    for cell in customers["G"][1:]:
+        cell.number_format = "yyyy-mm-dd hh:mm"
     products = book.create_sheet("Products")
     products.append(["SKU", "Product Name", "Price", "Stock", "Margin"])
     for n in range(1, 31):
@@ -86,7 +97,7 @@ def main() -> None:
     with (HERE / "exchange_rates.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Rate Date", "Currency", "KRW per unit"])
-        for day in range(14):
+        for day in range(75):  # covers every order date
             for currency, base in (("USD", 1380.0), ("EUR", 1500.0), ("JPY", 9.2)):
                 writer.writerow(
                     [

@@ -92,6 +92,7 @@ def run(
         _fail(exc)
     try:
         migrate()
+        _refresh_dbt_manifests()
         dag = load_dag(pipeline)
         lock = contextlib.ExitStack()
         lock.enter_context(run_lock(pipeline, when))
@@ -126,6 +127,25 @@ def run(
     _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds(), failures)
 
 
+def _refresh_dbt_manifests(everything: bool = False) -> None:
+    """Rebuild the manifest of each configured dbt project that changed since it was built."""
+    from headwater.airflow.dbt_parse import refresh_manifests
+    from headwater.config import load_config
+
+    for path in refresh_manifests(load_config(os.environ.get("HEADWATER_CONFIG")), only_stale=not everything):
+        errors.print(f"dbt manifest rebuilt: {path}")
+
+
+@app.command(name="dbt-parse")
+def dbt_parse(config: ConfigOption = None) -> None:
+    """Build the manifest of every configured dbt project (run it where the DAG files are deployed)."""
+    prepare_env(config)
+    try:
+        _refresh_dbt_manifests(everything=True)
+    except HeadwaterError as exc:
+        _fail(exc)
+
+
 def _parse_date(text: str | None) -> datetime:
     if not text:
         return datetime.now(UTC).replace(microsecond=0)
@@ -146,9 +166,12 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
     with create_session() as session:
         query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")
         rows: list[Any] = list(session.execute(query).scalars())
+        dbt_nodes: list[dict[str, Any]] = []
         for row in rows:
             if row.task_id.startswith("load__"):
                 results[row.task_id] = XComModel.deserialize_value(row)
+            elif isinstance(value := XComModel.deserialize_value(row), dict) and "nodes" in value:
+                dbt_nodes += value["nodes"]
         failed = [
             ti.task_id for ti in dag_run.get_task_instances(session=session) if ti.state not in ("success", "skipped")
         ]
@@ -171,7 +194,15 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
             f"{result['table_rows']:,}",
             f"{result['seconds']:.2f}",
         )
-    console.print(table)
+    if results or not dbt_nodes:
+        console.print(table)
+    if dbt_nodes:
+        built = Table(title=f"dbt: {len(dbt_nodes)} node(s)")
+        for column in ("node", "type", "status"):
+            built.add_column(column)
+        for node in dbt_nodes:
+            built.add_row(node["name"], node["type"], node["status"])
+        console.print(built)
     console.print(f"finished in {seconds:.1f}s")
     if str(dag_run.state) != "success":
         others = [t for t in failed if t not in failures]
@@ -200,11 +231,45 @@ def tables(config: ConfigOption = None) -> None:
         table.add_column("table")
         table.add_column("rows", justify="right")
         table.add_column("columns", justify="right")
+        listed: set[str] = set()
         for pipeline in loaded.config.pipelines.values():
-            for source in pipeline.sheets:
+            for source in [*pipeline.sheets, *pipeline.tables]:
+                if source.table in listed:
+                    continue
+                listed.add(source.table)
                 columns = warehouse.columns(source.target)
                 rows = "-" if columns is None else f"{warehouse.row_count(source.target):,}"
                 table.add_row(source.table, rows, "-" if columns is None else str(len(columns)))
+    except HeadwaterError as exc:
+        _fail(exc)
+    console.print(table)
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help="one SELECT, run read-only in the warehouse")],
+    config: ConfigOption = None,
+    limit: Annotated[int, typer.Option(help="print at most this many rows")] = 50,
+) -> None:
+    """Print the result of one read-only SELECT in the warehouse (the Connection, or the embedded DuckDB)."""
+    prepare_env(config)
+    from headwater.airflow.connections import warehouse_for
+    from headwater.config import load_config
+
+    try:
+        defaults = load_config(os.environ.get("HEADWATER_CONFIG")).config.defaults
+        warehouse = warehouse_for(defaults.warehouse_conn_id, defaults.aws_conn_id)
+        with warehouse.query_rows(sql) as (names, rows):
+            table = Table(title=f"warehouse: {warehouse.describe()}")
+            for name in names:
+                table.add_column(name)
+            shown = 0
+            for row in rows:
+                if shown == limit:
+                    table.caption = f"first {limit} rows shown"
+                    break
+                table.add_row(*("" if v is None else str(v) for v in row))
+                shown += 1
     except HeadwaterError as exc:
         _fail(exc)
     console.print(table)

@@ -18,6 +18,7 @@ from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
 from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
+from headwater.transform.config import DbtConfig
 
 CONFIG_ENV = "HEADWATER_CONFIG"
 _SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -235,11 +236,12 @@ class Pipeline(_Model):
     sheets: list[SheetSource] = Field(default_factory=list)
     tables: list[TableSource] = Field(default_factory=list)
     sheet_exports: list[SheetExport] = Field(default_factory=list)
+    dbt: DbtConfig | None = None
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
-        if not self.sheets and not self.tables and not self.sheet_exports:
-            raise ValueError("a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'")
+        if not (self.sheets or self.tables or self.sheet_exports or self.dbt):
+            raise ValueError("a pipeline needs at least one entry under 'sheets', 'tables', 'sheet_exports' or 'dbt'")
         names = [e.name for e in self.sheet_exports]
         if len(set(names)) != len(names):
             raise ValueError("sheet_exports names must be unique in a pipeline")
@@ -250,6 +252,10 @@ class Pipeline(_Model):
             if stem in seen:
                 raise ValueError(f"table {table!r} is loaded twice in this pipeline")
             seen.add(stem)
+        loaded = {s.table for s in self.sheets} | {t.table for t in self.tables}
+        unknown = [name for name in (self.dbt.after or []) if name not in loaded] if self.dbt else []
+        if unknown:
+            raise ValueError(f"dbt.after names {', '.join(unknown)}, which this pipeline does not load")
         return self
 
 
@@ -275,7 +281,11 @@ class LoadedConfig:
 
     def workbook_path(self, source: SheetSource) -> Path:
         assert source.workbook is not None
-        path = Path(os.path.expandvars(source.workbook)).expanduser()
+        return self.relative_path(source.workbook)
+
+    def relative_path(self, value: str) -> Path:
+        """A path from the pipelines file: ``~`` and ``$VARS`` expanded, relative to the file's folder."""
+        path = Path(os.path.expandvars(value)).expanduser()
         return path if path.is_absolute() else (self.path.parent / path).resolve()
 
     def pipeline(self, name: str) -> Pipeline:

@@ -51,6 +51,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
     ) as dag:
         where = _where(defaults)
         checks: list[Any] = []
+        loaded_by: dict[str, Any] = {}  # table -> the check after which it is published
         for group in group_sources(loaded, pipeline):
             extract = SheetsToLakeOperator(
                 task_id=group.task_id,
@@ -63,7 +64,9 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 **({"spreadsheet": group.location} if group.kind == "spreadsheet" else {"workbook": group.location}),
                 **where,
             )
-            checks += [_load_and_check(extract, source.task_stem, source, defaults) for source in group.sources]
+            for source in group.sources:
+                checks.append(_load_and_check(extract, source.task_stem, source, defaults))
+                loaded_by[source.table] = checks[-1]
         for spec in pipeline.tables:
             export = SqlToLakeOperator(
                 task_id=f"export__{spec.task_stem}",
@@ -80,6 +83,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             )
             check = _load_and_check(export, spec.task_stem, spec, defaults)
             checks.append(check)
+            loaded_by[spec.table] = check
             if spec.incremental is not None and spec.incremental.mode == "watermark":
                 advance = AdvanceWatermarkOperator(
                     task_id=f"advance_watermark__{spec.task_stem}",
@@ -90,6 +94,21 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                     **where,
                 )
                 check >> advance
+        if pipeline.dbt is not None:
+            from headwater.airflow.dbt_group import dbt_task_group
+
+            spec = pipeline.dbt
+            group = dbt_task_group(
+                loaded.relative_path(spec.project),
+                select=spec.select,
+                exclude=spec.exclude,
+                target_schema=spec.schema_,
+                dbt_vars=spec.vars,
+                **where,
+            )
+            first = [loaded_by[t] for t in spec.after] if spec.after is not None else list(checks)
+            first >> group  # type: ignore[operator]
+            checks.append(group)
         for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
             writer = WarehouseToSheetOperator(
                 task_id=f"write_sheet__{item.name}",

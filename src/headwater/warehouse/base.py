@@ -80,6 +80,11 @@ class Warehouse(ABC):
     def describe(self) -> str:
         return self.dialect
 
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Held while another program (dbt) writes through its own connection; a no-op where writers coexist."""
+        yield
+
     # --- sessions ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def session(self) -> Iterator[Any]:

@@ -77,6 +77,11 @@ class DuckDBWarehouse(Warehouse):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._file_lock():
+            yield
+
+    @contextlib.contextmanager
     def session(self) -> Iterator[Any]:
         with self._file_lock(), super().session() as conn:
             yield conn

@@ -1,0 +1,7 @@
+select
+    sku,
+    product_name,
+    price,
+    stock,
+    margin
+from {{ source('raw', 'products') }}
