@@ -13,6 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from headwater.checks import TableCheck
 from headwater.coltypes import ColumnType
 from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
@@ -48,6 +49,7 @@ class _LoadTarget(_Model):
     table: str
     load: LoadMethod = LoadMethod.REPLACE
     keys: list[str] = Field(default_factory=list)
+    checks: list[TableCheck] = Field(default_factory=list, description="run on the staged rows before publishing")
 
     @field_validator("table")
     @classmethod
@@ -69,6 +71,10 @@ class _LoadTarget(_Model):
     def _keys_for_upsert(self) -> _LoadTarget:
         if self.load == LoadMethod.UPSERT and not self.keys:
             raise ValueError("load 'upsert' needs 'keys'")
+        if self.load != LoadMethod.REPLACE and any(c.max_row_drop_percent is not None for c in self.checks):
+            raise ValueError(
+                "check max_row_drop_percent compares a replacement with the published table: load 'replace' only"
+            )
         return self
 
     @property

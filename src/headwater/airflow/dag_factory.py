@@ -56,7 +56,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             extract = SheetsToLakeOperator(
                 task_id=group.task_id,
                 tabs=[
-                    s.model_dump(mode="json", exclude={"spreadsheet", "workbook", "sheets_conn_id"})
+                    s.model_dump(mode="json", exclude={"spreadsheet", "workbook", "sheets_conn_id", "checks"})
                     for s in group.sources
                 ],
                 sheets_conn_id=group.conn_id or defaults.sheets_conn_id,
@@ -143,7 +143,8 @@ def _load_and_check(
         "keys": source.keys,
         **_where(defaults),
     }
-    load = LakeToWarehouseOperator(task_id=f"load__{stem}", **common)
+    checks = [c.model_dump(mode="json", exclude_none=True) for c in source.checks]
+    load = LakeToWarehouseOperator(task_id=f"load__{stem}", checks=checks, **common)
     check = RowCountCheckOperator(task_id=f"check__{stem}", **common)
     load >> check
     return check

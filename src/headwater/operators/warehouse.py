@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
 
@@ -19,14 +19,26 @@ class LakeToWarehouseOperator(HeadwaterOperator):
 
     ``manifest_uri`` is templated; pass an upstream task's output (``export.output["manifest"]``).
     ``append`` tags rows with the logical date and replaces that batch on a rerun; ``upsert`` needs
-    ``keys``, checked present, non-empty and unique in the staged rows.
+    ``keys``, checked present, non-empty and unique in the staged rows. ``checks`` (the ``checks:`` items
+    of the pipelines file, as dicts) run on the staged rows before publishing.
     """
 
     template_fields: Sequence[str] = ("manifest_uri", "keys", "warehouse_conn_id", "lake_url")
     loads = True  # the check below only reads
 
-    def __init__(self, *, manifest_uri: Any, load: str = "replace", keys: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        manifest_uri: Any,
+        load: str = "replace",
+        keys: Sequence[str] = (),
+        checks: Sequence[Mapping[str, Any]] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        from pydantic import ValidationError
+
+        from headwater.checks import TableCheck
         from headwater.identifiers import validate_identifier
 
         self.manifest_uri = manifest_uri
@@ -38,6 +50,12 @@ class LakeToWarehouseOperator(HeadwaterOperator):
             raise self.argument_error("keys", f"a list of column names, not the string {keys!r}")
         self.load = load
         self.keys = [self.check("keys", k, lambda v: validate_identifier(v, "key column")) for k in keys]
+        try:
+            self.table_checks = [TableCheck.model_validate(c) for c in checks]
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise self.argument_error("checks", problems) from None
+        self.checks = [c.model_dump(exclude_none=True) for c in self.table_checks]
 
     def run(self, context: Context) -> dict[str, Any]:
         from headwater.errors import LakeError
@@ -52,7 +70,15 @@ class LakeToWarehouseOperator(HeadwaterOperator):
         manifest = read_manifest(lake, str(self.manifest_uri))
         warehouse = self.warehouse()
         batch = batch_of(logical_date_of(context)) if self.load == "append" else None
-        result = warehouse.load(manifest, lake, self.load, keys, batch=batch)
+        result = warehouse.load(
+            manifest,
+            lake,
+            self.load,
+            keys,
+            batch=batch,
+            checks=self.table_checks,
+            logical_date=logical_date_of(context),
+        )
         self._inputs = [lake_table_dataset(lake.url, manifest.target, manifest.typed_columns)]
         output = warehouse_dataset(warehouse, manifest.target)
         output.columns, output.rows = manifest.typed_columns, result.rows

@@ -14,8 +14,10 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from headwater.checks import TableCheck, run_checks
 from headwater.coltypes import ColumnType
 from headwater.errors import HeadwaterError, WarehouseError, connect_transient
 from headwater.identifiers import TableName, quote
@@ -103,9 +105,19 @@ class Warehouse(ABC):
 
     # --- operations ----------------------------------------------------------------------------
     def load(
-        self, manifest: Manifest, lake: Lake, method: str, keys: Sequence[str] = (), batch: str | None = None
+        self,
+        manifest: Manifest,
+        lake: Lake,
+        method: str,
+        keys: Sequence[str] = (),
+        batch: str | None = None,
+        checks: Sequence[TableCheck] = (),
+        logical_date: datetime | None = None,
     ) -> LoadResult:
-        """Publish the manifest's rows into its target table by ``method`` in one transaction."""
+        """Publish the manifest's rows into its target table by ``method`` in one transaction.
+
+        ``checks`` run on the staged rows before publishing; the first failure rolls everything back.
+        """
         started = time.monotonic()
         target = manifest.table
         columns = manifest.typed_columns
@@ -132,6 +144,12 @@ class Warehouse(ABC):
                     columns = settle_numerics(self, conn, target, staging, plan, existing, method, manifest.source)
                     staging = rebuild_staging(self, conn, staging, columns)
                 check_keys(self, conn, target, staging, columns, keys, manifest.source)  # on the typed values
+                if checks:
+                    published = self._count(conn, target) if existing is not None else None
+                    names = [c.name for c in columns]
+                    run_checks(
+                        self, conn, target, staging, names, checks, keys, manifest.source, logical_date, published
+                    )
                 rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
                 table_rows = self._count(conn, target)
                 conn.commit()
@@ -212,6 +230,12 @@ class Warehouse(ABC):
         if not rows:
             return None
         return {name: self._column_type(str(dtype), prec, scale) for name, dtype, prec, scale in rows}
+
+    def _query_columns(self, conn: Any, sql: str) -> list[str]:
+        """The column names a query returns (it runs with LIMIT 0)."""
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0")
+        return [d[0] for d in cursor.description or []]
 
     # --- internals -----------------------------------------------------------------------------
     def _count(self, conn: Any, target: TableName, batch: str | None = None) -> int:

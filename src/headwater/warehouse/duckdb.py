@@ -124,6 +124,10 @@ class DuckDBWarehouse(Warehouse):
         cursor = conn.execute(sql.replace("%s", "?"), list(params))
         return cursor.fetchall() if cursor.description else []
 
+    def _query_columns(self, conn: Any, sql: str) -> list[str]:
+        # conn.cursor() would open a second connection, outside this transaction
+        return [d[0] for d in conn.execute(f"SELECT * FROM ({sql}) AS q LIMIT 0").description or []]
+
     @contextlib.contextmanager
     def _read_session(self) -> Iterator[Any]:
         """A read-only connection: the query can neither write nor run DDL, whatever it says."""
