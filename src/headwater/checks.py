@@ -159,8 +159,8 @@ class _Check:
             repeated = f"SELECT {group} FROM {t} GROUP BY {group} HAVING count(*) > 1"
             count = self._count(f"SELECT count(*) FROM ({repeated}) AS d")
             if count:
-                shown = self.wh._run(self.conn, f"{repeated} ORDER BY {group} LIMIT {SHOWN_KEYS}")
-                values = "; ".join(_pairs(check.unique, row) for row in shown)
+                repeats = self.wh._run(self.conn, f"{repeated} ORDER BY {group} LIMIT {SHOWN_KEYS}")
+                values = "; ".join(_pairs(check.unique, row) for row in repeats)
                 self._fail(f"{count} value(s) occur in more than one row: {values}")
         elif check.accepted_values:
             spec = check.accepted_values
@@ -187,10 +187,10 @@ class _Check:
                 names = self.keys
                 shown = ""
                 if names and set(names) <= set(self.wh._query_columns(self.conn, query)):
-                    rows = self.wh._run(
+                    keyed = self.wh._run(
                         self.conn, f"SELECT {', '.join(quote(k) for k in names)} FROM ({query}) AS c LIMIT {SHOWN_KEYS}"
                     )
-                    shown = ": " + "; ".join(_pairs(names, row) for row in rows)
+                    shown = ": " + "; ".join(_pairs(names, row) for row in keyed)
                 self._fail(f"{count} offending row(s){shown}")
 
     def _column(self, name: str) -> str:

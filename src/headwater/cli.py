@@ -263,13 +263,11 @@ def query(
             table = Table(title=f"warehouse: {warehouse.describe()}")
             for name in names:
                 table.add_column(name)
-            shown = 0
-            for row in rows:
+            for shown, row in enumerate(rows):
                 if shown == limit:
                     table.caption = f"first {limit} rows shown"
                     break
                 table.add_row(*("" if v is None else str(v) for v in row))
-                shown += 1
     except HeadwaterError as exc:
         _fail(exc)
     console.print(table)

@@ -97,18 +97,18 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
         if pipeline.dbt is not None:
             from headwater.airflow.dbt_group import dbt_task_group
 
-            spec = pipeline.dbt
-            group = dbt_task_group(
-                loaded.relative_path(spec.project),
-                select=spec.select,
-                exclude=spec.exclude,
-                target_schema=spec.schema_,
-                dbt_vars=spec.vars,
+            dbt = pipeline.dbt
+            models = dbt_task_group(
+                loaded.relative_path(dbt.project),
+                select=dbt.select,
+                exclude=dbt.exclude,
+                target_schema=dbt.schema_,
+                dbt_vars=dbt.vars,
                 **where,
             )
-            first = [loaded_by[t] for t in spec.after] if spec.after is not None else list(checks)
-            first >> group  # type: ignore[operator]
-            checks.append(group)
+            first = [loaded_by[t] for t in dbt.after] if dbt.after is not None else list(checks)
+            first >> models
+            checks.append(models)
         for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
             writer = WarehouseToSheetOperator(
                 task_id=f"write_sheet__{item.name}",

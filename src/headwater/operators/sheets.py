@@ -60,7 +60,7 @@ class SheetsToLakeOperator(HeadwaterOperator):
         from headwater.config import SheetSource, spreadsheet_key
         from headwater.pipeline import SourceGroup
 
-        where = {"spreadsheet": self.spreadsheet} if self.spreadsheet else {"workbook": self.workbook}
+        where: dict[str, Any] = {"spreadsheet": self.spreadsheet} if self.spreadsheet else {"workbook": self.workbook}
         built = []
         for index, tab in enumerate(self.tabs):
             try:

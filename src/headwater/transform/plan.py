@@ -1,9 +1,10 @@
 """Which dbt nodes a pipeline builds, and the Airflow tasks that build them in order.
 
 One task per model, seed and snapshot; each one's tests in a task right after it, so a failing test
-stops everything downstream. A test touching several models runs after all of them, in the task of the
-model it is declared on (``relationships``) or of the last of them (a singular test). Tests on sources only run first, before any model reads the sources.
-Selection follows a documented subset of dbt's syntax, checked when the DAG is parsed.
+stops everything downstream. A test touching several models runs after all of them, in the task of
+the model it is declared on (``relationships``) or of the last of them (a singular test). Tests on
+sources alone run first, before any model reads the sources. Selection follows a documented subset
+of dbt's syntax, checked when the DAG is parsed.
 """
 
 from __future__ import annotations
