@@ -19,7 +19,7 @@ from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
 from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
-from headwater.transform.config import DbtConfig
+from headwater.transform.config import DbtConfig, Summary
 
 CONFIG_ENV = "HEADWATER_CONFIG"
 _SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -243,11 +243,14 @@ class Pipeline(_Model):
     tables: list[TableSource] = Field(default_factory=list)
     sheet_exports: list[SheetExport] = Field(default_factory=list)
     dbt: DbtConfig | None = None
+    summaries: list[Summary] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
-        if not (self.sheets or self.tables or self.sheet_exports or self.dbt):
-            raise ValueError("a pipeline needs at least one entry under 'sheets', 'tables', 'sheet_exports' or 'dbt'")
+        if not (self.sheets or self.tables or self.sheet_exports or self.dbt or self.summaries):
+            raise ValueError(
+                "a pipeline needs at least one entry under 'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
+            )
         names = [e.name for e in self.sheet_exports]
         if len(set(names)) != len(names):
             raise ValueError("sheet_exports names must be unique in a pipeline")
@@ -258,6 +261,9 @@ class Pipeline(_Model):
             if stem in seen:
                 raise ValueError(f"table {table!r} is loaded twice in this pipeline")
             seen.add(stem)
+        built = [s.table for s in self.summaries]
+        if len(set(built)) != len(built):
+            raise ValueError("a summary table is built twice in this pipeline")
         loaded = {s.table for s in self.sheets} | {t.table for t in self.tables}
         unknown = [name for name in (self.dbt.after or []) if name not in loaded] if self.dbt else []
         if unknown:

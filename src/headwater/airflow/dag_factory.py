@@ -14,6 +14,7 @@ from airflow.sdk import DAG, BaseOperator
 from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
 from headwater.operators import (
     AdvanceWatermarkOperator,
+    BuildSummaryOperator,
     LakeToWarehouseOperator,
     RowCountCheckOperator,
     SheetsToLakeOperator,
@@ -109,6 +110,17 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             first = [loaded_by[t] for t in dbt.after] if dbt.after is not None else list(checks)
             first >> models
             checks.append(models)
+        built: list[Any] = []
+        for summary in pipeline.summaries:  # after the loads and the dbt models they may read
+            task = BuildSummaryOperator(
+                task_id=f"summary__{summary.target.schema}__{summary.target.table}",
+                summary=summary.model_dump(mode="json", exclude_none=True),
+                doc_md=summary.description or f"Builds {summary.table} from a SELECT, checked before the swap.",
+                **where,
+            )
+            checks >> task
+            built.append(task)
+        checks += built
         for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
             writer = WarehouseToSheetOperator(
                 task_id=f"write_sheet__{item.name}",

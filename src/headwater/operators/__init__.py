@@ -6,12 +6,15 @@ factory builds every configured pipeline from these same classes. See docs/opera
 """
 
 from headwater.operators.base import HeadwaterOperator
+from headwater.operators.dbt import DbtOperator
 from headwater.operators.sheets import SheetsToLakeOperator, WarehouseToSheetOperator
 from headwater.operators.sql import AdvanceWatermarkOperator, SqlToLakeOperator
-from headwater.operators.warehouse import LakeToWarehouseOperator, RowCountCheckOperator
+from headwater.operators.warehouse import BuildSummaryOperator, LakeToWarehouseOperator, RowCountCheckOperator
 
 __all__ = [
     "AdvanceWatermarkOperator",
+    "BuildSummaryOperator",
+    "DbtOperator",
     "HeadwaterOperator",
     "LakeToWarehouseOperator",
     "RowCountCheckOperator",

@@ -1,4 +1,5 @@
-"""Lake -> warehouse: ``LakeToWarehouseOperator`` (one transaction: replace, append or upsert) and its check."""
+"""Lake -> warehouse: ``LakeToWarehouseOperator`` (one transaction: replace, append or upsert) and its check;
+``BuildSummaryOperator`` (a summary table from a SELECT, checked before it is swapped in)."""
 
 from __future__ import annotations
 
@@ -101,3 +102,40 @@ class RowCountCheckOperator(LakeToWarehouseOperator):
         count = check_row_count(warehouse, manifest, method=self.load, logical_date=logical_date_of(context))
         self._inputs = [warehouse_dataset(warehouse, manifest.target)]
         return {"table": manifest.target, "rows": count}
+
+
+class BuildSummaryOperator(HeadwaterOperator):
+    """Build a summary table from a SELECT: input checks, CTAS into staging, output checks, swap, grants.
+
+    ``summary`` is one ``summaries:`` item of the pipelines file as a mapping (``table``, ``select``,
+    ``input_checks``, ``keys``, ``checks``, ``grants``), validated when the DAG is parsed. The swap keeps
+    the table, so views and grants on it survive; any failure leaves the previous summary in place.
+    """
+
+    template_fields: Sequence[str] = ("summary", "warehouse_conn_id")
+    ui_color = "#e8daef"
+
+    def __init__(self, *, summary: Mapping[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.summary = dict(summary)
+        self._validated()
+
+    def _validated(self) -> Any:
+        from pydantic import ValidationError
+
+        from headwater.transform.config import Summary
+
+        try:
+            return Summary.model_validate(self.summary)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise self.argument_error("summary", problems.replace("Value error, ", "")) from None
+
+    def run(self, context: Context) -> dict[str, Any]:
+        from headwater.warehouse.summary import build_summary
+
+        summary = self._validated()  # again: templates may have changed it
+        warehouse = self.warehouse()
+        result = build_summary(warehouse, summary, logical_date_of(context))
+        self._outputs = [warehouse_dataset(warehouse, summary.target)]
+        return asdict(result)
