@@ -147,3 +147,19 @@ def _clean_test_home() -> None:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+@pytest.fixture(scope="session")
+def demo_dbt_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repo's dbt project with its manifest built (as ``headwater dbt-parse`` does), once per session."""
+    from headwater.transform.manifest import manifest_problem
+    from headwater.transform.profile import profile_for
+    from headwater.transform.runner import run_dbt
+    from headwater.warehouse.duckdb import DuckDBWarehouse
+
+    project = REPO / "dbt"
+    manifest = project / "target" / "manifest.json"
+    if manifest_problem(project) is not None:
+        warehouse = DuckDBWarehouse(tmp_path_factory.mktemp("dbt-parse") / "parse.duckdb")
+        run_dbt(project, "parse", profile_for(warehouse, "headwater", "analytics"), write_manifest_to=manifest)
+    return manifest

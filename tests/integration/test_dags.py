@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,10 @@ def dagbag(monkeypatch: pytest.MonkeyPatch, config: Path | None = None):  # type
     return DagBag(dag_folder=str(REPO / "dags"))
 
 
-def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch, demo_dbt_manifest: Path) -> None:
     bag = dagbag(monkeypatch)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"sample_sheets", "exchange_rates"}
+    assert set(bag.dag_ids) == {"sample_sheets", "exchange_rates", "crm_updates", "transform"}
     dag = bag.dags["sample_sheets"]
     assert dag.max_active_runs == 1 and "headwater" in dag.tags and dag.doc_md.startswith("# sample_sheets")
     assert {t.task_id for t in dag.tasks} == {
@@ -40,6 +41,42 @@ def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
     assert {t.retries for t in dag.tasks} == {2}
 
 
+def test_the_dbt_project_is_one_task_per_node_with_its_tests_right_after(
+    monkeypatch: pytest.MonkeyPatch, demo_dbt_manifest: Path
+) -> None:
+    dag = dagbag(monkeypatch).dags["transform"]
+    ids = {t.task_id for t in dag.tasks}
+    runs = {"stg_orders", "stg_customers", "stg_products", "stg_exchange_rates", "fct_daily_revenue", "dim_customers"}
+    assert {f"dbt.run__{m}" for m in runs} | {"dbt.seed__currencies", "dbt.test__sources"} <= ids
+    assert {"dbt.snapshot__customers_snapshot", "dbt.snapshot__products_snapshot"} <= ids
+    assert dag.get_task("dbt.run__stg_orders").upstream_task_ids == {"dbt.test__sources"}
+    # relationships(stg_orders.customer_id -> stg_customers) runs with stg_orders' tests, after both models
+    assert dag.get_task("dbt.test__stg_orders").upstream_task_ids == {"dbt.run__stg_orders", "dbt.run__stg_customers"}
+    # a model starts only after its parents' tests passed
+    assert dag.get_task("dbt.run__fct_daily_revenue").upstream_task_ids == {
+        "dbt.test__stg_orders",
+        "dbt.test__stg_exchange_rates",
+    }
+    assert dag.get_task("dbt.snapshot__customers_snapshot").upstream_task_ids == {"dbt.test__stg_customers"}
+    unit = dag.get_task("dbt.test__fct_daily_revenue")
+    assert any("daily_revenue_uses_latest_rate" in s for s in unit.select)  # the unit test runs with the model's tests
+
+
+def test_a_missing_manifest_fails_that_dag_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(REPO / "dbt", tmp_path / "dbt", ignore=shutil.ignore_patterns("target"))
+    (tmp_path / "rates.csv").write_text("day,rate\n2026-01-01,1.5\n")
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(
+        "pipelines:\n  rates:\n    sheets: [{workbook: rates.csv, table: raw.rates}]\n"
+        "  models:\n    dbt: {project: dbt}\n"
+    )
+    bag = dagbag(monkeypatch, config)
+    assert bag.import_errors == {} and set(bag.dag_ids) == {"rates", "models"}
+    [task] = bag.dags["models"].tasks
+    assert task.task_id == "dbt_manifest" and task.retries == 0
+    assert "manifest.json does not exist; build it with `headwater dbt-parse`" in task.problem
+
+
 def test_a_bad_config_is_an_import_error_naming_the_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = tmp_path / "pipelines.yaml"
     config.write_text("pipelines:\n  p:\n    sheets:\n      - {workbook: a.csv, table: raw.t, load: merge}\n")
@@ -48,7 +85,7 @@ def test_a_bad_config_is_an_import_error_naming_the_key(tmp_path: Path, monkeypa
     assert "pipelines.p.sheets[0].load" in message and str(config) in message
 
 
-def test_parsing_touches_no_connection_variable_or_heavy_client(tmp_path: Path) -> None:
+def test_parsing_touches_no_connection_variable_or_heavy_client(tmp_path: Path, demo_dbt_manifest: Path) -> None:
     """Parse in a fresh interpreter where any Connection or Variable lookup would raise."""
     script = f"""
 import sys
@@ -59,10 +96,10 @@ Variable.get = refuse
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder={str(REPO / "dags")!r})
 assert not bag.import_errors, bag.import_errors
-heavy = sorted(set(sys.modules) & {{"gspread", "duckdb", "psycopg", "boto3", "openpyxl", "pandas"}})
+heavy = sorted(set(sys.modules) & {{"gspread", "duckdb", "psycopg", "boto3", "openpyxl", "pandas", "dbt"}})
 assert not heavy, heavy
 print(len(bag.dags))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("2")
+    assert out.stdout.strip().endswith("4")

@@ -5,6 +5,7 @@ Parsing reads only the YAML file: no Connection, Variable or network access, and
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from headwater.operators import (
     WarehouseToSheetOperator,
 )
 from headwater.pipeline import group_sources
+
+log = logging.getLogger(__name__)
 
 
 def build_dags(config_path: str | Path | None = None) -> dict[str, DAG]:
@@ -97,16 +100,23 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 check >> advance
         if pipeline.dbt is not None:
             from headwater.airflow.dbt_group import dbt_task_group
+            from headwater.operators.dbt import DbtManifestProblemOperator
+            from headwater.transform.manifest import ManifestNotBuiltError
 
             dbt = pipeline.dbt
-            models = dbt_task_group(
-                loaded.relative_path(dbt.project),
-                select=dbt.select,
-                exclude=dbt.exclude,
-                target_schema=dbt.schema_,
-                dbt_vars=dbt.vars,
-                **where,
-            )
+            models: Any
+            try:
+                models = dbt_task_group(
+                    loaded.relative_path(dbt.project),
+                    select=dbt.select,
+                    exclude=dbt.exclude,
+                    target_schema=dbt.schema_,
+                    dbt_vars=dbt.vars,
+                    **where,
+                )
+            except ManifestNotBuiltError as exc:  # a build step not run: fail this DAG's runs, not every import
+                log.error("%s: %s", name, exc)
+                models = DbtManifestProblemOperator(task_id="dbt_manifest", problem=str(exc), retries=0, **where)
             first = [loaded_by[t] for t in dbt.after] if dbt.after is not None else list(checks)
             first >> models
             checks.append(models)

@@ -80,3 +80,21 @@ class DbtOperator(HeadwaterOperator):
             "seconds": result.seconds,
             "nodes": [{"name": r.name, "type": r.resource_type, "status": r.status} for r in result.results],
         }
+
+
+class DbtManifestProblemOperator(HeadwaterOperator):
+    """Stands in for a dbt project whose manifest is missing or stale: fails at once, saying how to rebuild it.
+
+    The DAG factory draws it instead of refusing the whole DAG file, so the other pipelines keep running.
+    """
+
+    ui_color = "#f5b7b1"
+
+    def __init__(self, *, problem: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.problem = problem
+
+    def run(self, context: Context) -> None:
+        from headwater.errors import ConfigError
+
+        raise ConfigError(self.problem)

@@ -23,6 +23,10 @@ _PROJECT_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".py", ".md")
 _SKIP_DIRS = {"target", "dbt_packages", "logs", ".git", "__pycache__", "node_modules"}
 
 
+class ManifestNotBuiltError(ConfigError):
+    """The project's manifest is missing or older than its files: a build step to run, not a config mistake."""
+
+
 @dataclass(frozen=True)
 class DbtNode:
     """One manifest node headwater cares about: something built (model, seed, snapshot) or a test."""
@@ -118,8 +122,8 @@ def load_project(project_dir: str | Path) -> DbtProject:
     project = read_project_file(path)
     problem = manifest_problem(path)
     if problem:
-        raise ConfigError(
-            f"dbt project {path}: {problem}; build it with `headwater dbt-parse {path}` (or `dbt parse`) "
+        raise ManifestNotBuiltError(
+            f"dbt project {path}: {problem}; build it with `headwater dbt-parse` (or `dbt parse` in the project) "
             "before Airflow reads the DAG"
         )
     manifest_path = target_dir(path, project) / "manifest.json"
