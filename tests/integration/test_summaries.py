@@ -88,7 +88,7 @@ def test_keys_of_the_summary_are_checked(warehouse: tuple[Warehouse, str]) -> No
     select = f"SELECT region, amount FROM {schema}.orders"
     with pytest.raises(WarehouseError, match=r"key \(region\) repeats"):
         build_summary(wh, _summary(schema, select=select, checks=[]), WHEN)
-    assert _rows(wh, f"SELECT count(*) FROM information_schema.tables WHERE table_name = 'region_revenue'") == [(0,)]
+    assert _rows(wh, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'region_revenue'") == [(0,)]
 
 
 def test_a_failing_input_check_builds_nothing(warehouse: tuple[Warehouse, str]) -> None:
@@ -119,7 +119,10 @@ def test_changed_columns_under_a_postgres_view_are_refused_not_cascaded(
     _sql(wh, f"INSERT INTO \"{pg_schema}\".orders VALUES (1, 'APAC', 10.00)")
     build_summary(wh, _summary(pg_schema), WHEN)
     _sql(wh, f'CREATE VIEW "{pg_schema}".v AS SELECT region FROM "{pg_schema}".region_revenue')
-    wider = f"SELECT region, count(*) AS orders, sum(amount) AS amount, max(id) AS last_id FROM {pg_schema}.orders GROUP BY region"
+    wider = (
+        "SELECT region, count(*) AS orders, sum(amount) AS amount, max(id) AS last_id"
+        f" FROM {pg_schema}.orders GROUP BY region"
+    )
     with pytest.raises(WarehouseError, match=r"its columns changed and other objects \(views\) depend on the table"):
         build_summary(wh, _summary(pg_schema, select=wider), WHEN)
     assert _rows(wh, f'SELECT * FROM "{pg_schema}".v') == [("APAC",)]

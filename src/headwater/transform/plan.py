@@ -38,14 +38,14 @@ class NodeTask:
 
 def select_nodes(project: DbtProject, select: Sequence[str] = (), exclude: Sequence[str] = ()) -> set[str]:
     """The unique ids of the executable nodes ``select`` picks (everything when empty), minus ``exclude``."""
-    candidates = {n.unique_id: n for n in project.executable()}
-    parents = _executable_parents(project)
+    candidates = {n.unique_id: n for n in project.nodes.values() if n.resource_type in COMMANDS}
+    parents = {uid: {d for d in n.depends_on if d in candidates} for uid, n in candidates.items()}
     chosen = set(candidates) if not select else set()
     for item in select:
         chosen |= _match(item, candidates, parents, "select")
     for item in exclude:
         chosen -= _match(item, candidates, parents, "exclude")
-    return chosen
+    return {uid for uid in chosen if not candidates[uid].ephemeral}
 
 
 def plan_tasks(project: DbtProject, selected: set[str]) -> list[NodeTask]:
@@ -58,14 +58,16 @@ def plan_tasks(project: DbtProject, selected: set[str]) -> list[NodeTask]:
     test_parents: dict[str, set[str]] = {}
     for test in project.tests():
         built = _resolve(test.depends_on, project, parents)
-        if not any(d.split(".")[0] in ("model", "seed", "snapshot") for d in test.depends_on):
+        if not built:  # reads sources only (maybe through ephemeral models)
             source_tests.append(test)
             continue
         chosen = built & selected
         if not chosen:
             continue
+        last = max(chosen, key=position.__getitem__)
         attached = test.attached_node
-        last = attached if attached in chosen else max(chosen, key=position.__getitem__)
+        if attached in chosen and not _closure({attached}, _children(parents)) & chosen:
+            last = attached  # declared on a model none of its other parents descends from
         tests_of.setdefault(last, []).append(test)
         test_parents.setdefault(last, set()).update(chosen)
     tasks: list[NodeTask] = []
@@ -85,7 +87,24 @@ def plan_tasks(project: DbtProject, selected: set[str]) -> list[NodeTask]:
             test_id = _task_id("test", node)
             tasks.append(NodeTask(test_id, "test", tuple(sorted(tests_of[uid], key=_key)), tuple(test_upstream)))
             done[uid] = test_id
-    return tasks
+    return _ordered(tasks)
+
+
+def _ordered(tasks: list[NodeTask]) -> list[NodeTask]:
+    """``tasks`` with every task after its upstream tasks (stable otherwise)."""
+    by_id = {t.task_id: t for t in tasks}
+    placed: dict[str, NodeTask] = {}
+
+    def place(task: NodeTask) -> None:
+        if task.task_id in placed:
+            return
+        for upstream in task.upstream:
+            place(by_id[upstream])
+        placed[task.task_id] = task
+
+    for task in tasks:
+        place(task)
+    return list(placed.values())
 
 
 def _key(node: DbtNode) -> str:
@@ -161,12 +180,16 @@ def _match(item: str, candidates: dict[str, DbtNode], parents: dict[str, set[str
     if ancestors:
         result |= _closure(matched, parents)
     if descendants:
-        children: dict[str, set[str]] = {}
-        for child, ps in parents.items():
-            for p in ps:
-                children.setdefault(p, set()).add(child)
-        result |= _closure(matched, children)
+        result |= _closure(matched, _children(parents))
     return result
+
+
+def _children(parents: dict[str, set[str]]) -> dict[str, set[str]]:
+    children: dict[str, set[str]] = {}
+    for child, ps in parents.items():
+        for p in ps:
+            children.setdefault(p, set()).add(child)
+    return children
 
 
 def _matches(node: DbtNode, method: str, value: str) -> bool:

@@ -147,7 +147,12 @@ def run_dbt(
         if full_refresh:
             args.append("--full-refresh")
         with _environment({**_QUIET_ENV, **profile.env}):
-            outcome = dbtRunner(callbacks=[_log_event]).invoke(args)
+            try:
+                outcome = dbtRunner(callbacks=[_log_event]).invoke(args)
+            finally:
+                _release_connections(profile.adapter)
+        if outcome.success:
+            _keep_parse_cache(target / cache.name, cache)
         if write_manifest_to is not None and outcome.success:
             write_manifest_to.parent.mkdir(parents=True, exist_ok=True)
             for name in ("manifest.json", "partial_parse.msgpack"):
@@ -172,6 +177,43 @@ def run_dbt(
     if not outcome.success:
         raise DbtError(f"dbt {command} did not succeed (no node failed; see the dbt output above)")
     return run
+
+
+def _keep_parse_cache(fresh: Path, cache: Path) -> None:
+    """Put dbt's parse cache back into the project when this call had to rebuild it, so the next call skips
+    the parse (about 2 s). dbt's profile check hashes connection values, so a manifest built elsewhere (CI,
+    another path) is reparsed once, then reused. Atomic; silently skipped on a read-only project."""
+    if not fresh.is_file():
+        return
+    with contextlib.suppress(OSError):
+        same_size = cache.is_file() and cache.stat().st_size == fresh.stat().st_size
+        if same_size and cache.read_bytes() == fresh.read_bytes():
+            return
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+        shutil.copyfile(fresh, temporary)
+        temporary.replace(cache)
+
+
+def _release_connections(adapter: str) -> None:
+    """Close what dbt keeps open between invocations in this process.
+
+    dbt-duckdb holds its DuckDB connection in a class-level environment until the process exits; left
+    open, it keeps the file locked for every other writer and stops this process opening it read-only.
+    """
+    from dbt.adapters.factory import cleanup_connections
+
+    with contextlib.suppress(Exception):
+        cleanup_connections()  # type: ignore[no-untyped-call]
+    if adapter == "duckdb":
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        with DuckDBConnectionManager._LOCK:
+            env = DuckDBConnectionManager._ENV
+            DuckDBConnectionManager._ENV = None
+            if env is not None:
+                with contextlib.suppress(Exception):
+                    env.close()
 
 
 def _results(result: Any) -> list[NodeResult]:

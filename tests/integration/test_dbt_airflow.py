@@ -1,0 +1,129 @@
+"""dbt under Airflow (``dag.test``): the demo chain end to end, and a second dbt project generated here whose
+failing test stops the models downstream while the published tables stay as they were."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from headwater.warehouse.duckdb import DuckDBWarehouse
+from tests.integration.test_end_to_end import run_dag
+
+pytestmark = pytest.mark.integration
+
+
+def _query(warehouse: DuckDBWarehouse, sql: str) -> list[tuple[Any, ...]]:
+    with warehouse.query_rows(sql) as (_, rows):
+        return [tuple(r) for r in rows]
+
+
+def _task_states(run: Any) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in run.get_task_instances()}
+
+
+def test_demo_loads_then_dbt_builds_marts_and_snapshot_history(
+    airflow_db: Path, hw_home: Path, monkeypatch: pytest.MonkeyPatch, demo_dbt_manifest: Path
+) -> None:
+    day1, day2 = datetime(2026, 1, 5, tzinfo=UTC), datetime(2026, 1, 6, tzinfo=UTC)
+    for dag_id, when in (
+        ("sample_sheets", day1),
+        ("exchange_rates", day1),
+        ("transform", day1),
+        ("crm_updates", day2),
+        ("transform", day2),
+    ):
+        run = run_dag(dag_id, when, monkeypatch)
+        assert run.state == "success", (dag_id, {k: v for k, v in _task_states(run).items() if v != "success"})
+    warehouse = DuckDBWarehouse(hw_home / "warehouse.duckdb")
+    paid_days = _query(warehouse, "SELECT count(DISTINCT CAST(ordered_at AS DATE)) FROM raw.orders WHERE paid")[0][0]
+    assert _query(warehouse, "SELECT count(*) FROM marts.fct_daily_revenue")[0][0] == paid_days
+    assert _query(warehouse, "SELECT count(*) FROM marts.dim_customers")[0][0] == 40
+    # every day converted at the latest USD rate on or before it
+    assert _query(warehouse, "SELECT count(*) FROM marts.fct_daily_revenue WHERE rate_as_of > order_date")[0][0] == 0
+    history = _query(
+        warehouse,
+        "SELECT city, is_vip, dbt_valid_from, dbt_valid_to FROM snapshots.customers_snapshot"
+        " WHERE customer_id = 7 ORDER BY dbt_valid_from",
+    )
+    assert history == [
+        ("부산", False, datetime(2025, 11, 5, 10, 31), datetime(2026, 1, 6, 11, 0)),
+        ("서울", True, datetime(2026, 1, 6, 11, 0), None),
+    ]
+    assert _query(warehouse, "SELECT count(*) FROM snapshots.customers_snapshot")[0][0] == 41
+
+
+def _second_project(root: Path) -> Path:
+    """A different dbt project than the repo's: its own names, a source, a tested model and one downstream."""
+    project = root / "shop_dbt"
+    (project / "models").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text(
+        "name: shop\nversion: '1.0'\nconfig-version: 2\nprofile: shop_profile\n"
+        "models:\n  shop:\n    +materialized: table\n"
+    )
+    (project / "models" / "sources.yml").write_text(
+        textwrap.dedent(
+            """\
+            version: 2
+            sources:
+              - name: landing
+                schema: landing
+                tables: [{name: items}]
+            models:
+              - name: stg_items
+                columns:
+                  - name: item_id
+                    data_tests: [unique, not_null]
+            """
+        )
+    )
+    (project / "models" / "stg_items.sql").write_text(
+        "select item_id, item_name, price from {{ source('landing', 'items') }}\n"
+    )
+    (project / "models" / "item_prices.sql").write_text(
+        "select item_id, price * 2 as price_with_tax from {{ ref('stg_items') }}\n"
+    )
+    return project
+
+
+def test_a_failing_dbt_test_stops_the_models_downstream_and_keeps_their_tables(
+    airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from headwater.airflow.dbt_parse import refresh_manifests
+    from headwater.config import load_config
+
+    project = _second_project(tmp_path)
+    items = tmp_path / "items.csv"
+    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n2,cup,3.00\n")
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(
+        "pipelines:\n  shop:\n    retries: 0\n"
+        "    sheets: [{workbook: items.csv, table: landing.items}]\n"
+        f"    dbt: {{project: {project.name}, schema: shop}}\n"
+    )
+    assert refresh_manifests(load_config(config)) == [project / "target" / "manifest.json"]
+    good = run_dag("shop", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
+    assert good.state == "success"
+    assert set(_task_states(good)) == {
+        "extract_items",
+        "load__landing__items",
+        "check__landing__items",
+        "dbt.run__stg_items",
+        "dbt.test__stg_items",
+        "dbt.run__item_prices",
+    }
+    warehouse = DuckDBWarehouse(hw_home / "warehouse.duckdb")
+    built = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
+    assert [(i, float(p)) for i, p in built] == [(1, 3.0), (2, 6.0)]
+
+    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n1,pen again,9.00\n")  # a duplicate id
+    bad = run_dag("shop", datetime(2026, 1, 6, tzinfo=UTC), monkeypatch, config)
+    states = _task_states(bad)
+    assert bad.state == "failed"
+    assert states["dbt.run__stg_items"] == "success" and states["dbt.test__stg_items"] == "failed"
+    assert states["dbt.run__item_prices"] == "upstream_failed"
+    after = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
+    assert after == built  # the mart downstream of the failed test was not rebuilt
