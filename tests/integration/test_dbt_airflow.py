@@ -127,3 +127,44 @@ def test_a_failing_dbt_test_stops_the_models_downstream_and_keeps_their_tables(
     assert states["dbt.run__item_prices"] == "upstream_failed"
     after = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
     assert after == built  # the mart downstream of the failed test was not rebuilt
+
+
+def test_the_demo_project_builds_on_postgresql_through_the_same_connection_as_the_loads(
+    airflow_db: Path,
+    hw_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    demo_dbt_manifest: Path,
+    pg_conninfo: dict[str, Any],
+    pg_schema: str,
+) -> None:
+    import psycopg
+
+    from tests.conftest import REPO
+
+    text = (REPO / "config" / "pipelines.yaml").read_text()
+    text = text.replace("../examples/", f"{REPO}/examples/").replace("raw.", f"{pg_schema}.")
+    text = text.replace(
+        "project: ../dbt", f"project: {REPO}/dbt\n      vars: {{raw_schema: {pg_schema}, schema_prefix: {pg_schema}_}}"
+    )
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(text)
+    url = f"postgres://{pg_conninfo['user']}@{pg_conninfo['host']}:{pg_conninfo['port']}/{pg_conninfo['dbname']}"
+    monkeypatch.setenv("AIRFLOW_CONN_HEADWATER_WAREHOUSE", url)
+    built = [f"{pg_schema}_{s}" for s in ("staging", "marts", "snapshots", "reference")]
+    try:
+        for dag_id in ("sample_sheets", "exchange_rates", "transform"):
+            run = run_dag(dag_id, datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
+            assert run.state == "success", (dag_id, {k: v for k, v in _task_states(run).items() if v != "success"})
+        with psycopg.connect(**pg_conninfo) as conn:
+            paid_days = conn.execute(
+                f"SELECT count(DISTINCT CAST(ordered_at AS DATE)) FROM {pg_schema}.orders WHERE paid"
+            ).fetchone()
+            days = conn.execute(f"SELECT count(*) FROM {pg_schema}_marts.fct_daily_revenue").fetchone()
+            customers = conn.execute(f"SELECT count(*) FROM {pg_schema}_marts.dim_customers").fetchone()
+            history = conn.execute(f"SELECT count(*) FROM {pg_schema}_snapshots.customers_snapshot").fetchone()
+        assert days == paid_days and customers == (40,) and history == (40,)
+    finally:
+        with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
+            for schema in built:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
