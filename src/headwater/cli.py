@@ -92,7 +92,7 @@ def run(
         _fail(exc)
     try:
         migrate()
-        _refresh_dbt_manifests()
+        _refresh_dbt_manifests(pipeline)
         dag = load_dag(pipeline)
         lock = contextlib.ExitStack()
         lock.enter_context(run_lock(pipeline, when))
@@ -127,12 +127,13 @@ def run(
     _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds(), failures)
 
 
-def _refresh_dbt_manifests(everything: bool = False) -> None:
-    """Rebuild the manifest of each configured dbt project that changed since it was built."""
+def _refresh_dbt_manifests(pipeline: str | None = None) -> None:
+    """Rebuild the manifest of the pipeline's dbt project if it changed since it was built (all, when None)."""
     from headwater.airflow.dbt_parse import refresh_manifests
     from headwater.config import load_config
 
-    for path in refresh_manifests(load_config(os.environ.get("HEADWATER_CONFIG")), only_stale=not everything):
+    loaded = load_config(os.environ.get("HEADWATER_CONFIG"))
+    for path in refresh_manifests(loaded, only_stale=pipeline is not None, pipeline=pipeline):
         errors.print(f"dbt manifest rebuilt: {path}")
 
 
@@ -141,7 +142,7 @@ def dbt_parse(config: ConfigOption = None) -> None:
     """Build the manifest of every configured dbt project (run it where the DAG files are deployed)."""
     prepare_env(config)
     try:
-        _refresh_dbt_manifests(everything=True)
+        _refresh_dbt_manifests()
     except HeadwaterError as exc:
         _fail(exc)
 
@@ -197,12 +198,12 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
     if results or not dbt_nodes:
         console.print(table)
     if dbt_nodes:
-        built = Table(title=f"dbt: {len(dbt_nodes)} node(s)")
-        for column in ("node", "type", "status"):
-            built.add_column(column)
+        counts: dict[tuple[str, str], int] = {}
         for node in dbt_nodes:
-            built.add_row(node["name"], node["type"], node["status"])
-        console.print(built)
+            key = (node["type"], node["status"])
+            counts[key] = counts.get(key, 0) + 1
+        parts = [f"{n} {kind}{'s' if n > 1 else ''} {status}" for (kind, status), n in sorted(counts.items())]
+        console.print("dbt: " + ", ".join(parts))
     console.print(f"finished in {seconds:.1f}s")
     if str(dag_run.state) != "success":
         others = [t for t in failed if t not in failures]

@@ -93,7 +93,7 @@ def test_the_demo_commands_in_process(airflow_db: Path, hw_home: Path, monkeypat
     lines = " ".join(result.output.split())
     for table, method, rows, columns in (
         ("raw.orders", "replace", 240, 8),
-        ("raw.customers", "upsert", 40, 6),
+        ("raw.customers", "upsert", 40, 7),
         ("raw.products", "replace", 30, 5),
     ):
         assert f"{table} │ {method} │ {rows} │ {columns} │ {rows} │" in lines

@@ -73,7 +73,7 @@ def test_a_missing_manifest_fails_that_dag_only(tmp_path: Path, monkeypatch: pyt
     bag = dagbag(monkeypatch, config)
     assert bag.import_errors == {} and set(bag.dag_ids) == {"rates", "models"}
     [task] = bag.dags["models"].tasks
-    assert task.task_id == "dbt_manifest" and task.retries == 0
+    assert task.task_id == "dbt_project" and task.retries == 0
     assert "manifest.json does not exist; build it with `headwater dbt-parse`" in task.problem
 
 

@@ -63,8 +63,8 @@ def test_append_pipeline_is_idempotent_per_logical_date(
     target = TableName("raw", "exchange_rates")
     for day in (5, 5, 6):
         assert run_dag("exchange_rates", datetime(2026, 1, day, tzinfo=UTC), monkeypatch).state == "success"
-    assert warehouse.row_count(target) == 84
-    assert warehouse.row_count(target, batch="2026-01-05") == 42
+    assert warehouse.row_count(target) == 450
+    assert warehouse.row_count(target, batch="2026-01-05") == 225
 
 
 def test_google_sheet_to_s3_to_postgres_through_connections(

@@ -203,7 +203,10 @@ def config_error(path: Path, *problems: str) -> str:
         ),
         (
             "pipelines:\n  p: {}\n",
-            ["pipelines.p: a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'"],
+            [
+                "pipelines.p: a pipeline needs at least one entry under "
+                "'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
+            ],
         ),
         (
             f"pipelines:\n  9p:\n    sheets: [{SHEET}]\n",
@@ -227,7 +230,8 @@ def test_an_error_without_a_location_is_reported_at_top_level() -> None:
     with pytest.raises(ValidationError) as err:
         Pipeline.model_validate({})
     assert _describe(Path("p.yaml"), err.value) == (
-        "p.yaml: (top level): a pipeline needs at least one entry under 'sheets', 'tables' or 'sheet_exports'"
+        "p.yaml: (top level): a pipeline needs at least one entry under "
+        "'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
     )
 
 

@@ -100,8 +100,8 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 check >> advance
         if pipeline.dbt is not None:
             from headwater.airflow.dbt_group import dbt_task_group
-            from headwater.operators.dbt import DbtManifestProblemOperator
-            from headwater.transform.manifest import ManifestNotBuiltError
+            from headwater.errors import ConfigError
+            from headwater.operators.dbt import DbtProjectProblemOperator
 
             dbt = pipeline.dbt
             models: Any
@@ -114,9 +114,9 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                     dbt_vars=dbt.vars,
                     **where,
                 )
-            except ManifestNotBuiltError as exc:  # a build step not run: fail this DAG's runs, not every import
+            except ConfigError as exc:  # no project, no manifest, a bad selector: fail this DAG, not every import
                 log.error("%s: %s", name, exc)
-                models = DbtManifestProblemOperator(task_id="dbt_manifest", problem=str(exc), retries=0, **where)
+                models = DbtProjectProblemOperator(task_id="dbt_project", problem=str(exc), retries=0, **where)
             first = [loaded_by[t] for t in dbt.after] if dbt.after is not None else list(checks)
             first >> models
             checks.append(models)

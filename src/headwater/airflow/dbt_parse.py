@@ -29,20 +29,20 @@ def parse_project(project_dir: Path, warehouse_conn_id: str, aws_conn_id: str, s
     return manifest
 
 
-def dbt_projects(loaded: LoadedConfig) -> dict[Path, str]:
-    """Each configured dbt project folder and the target schema its first pipeline uses."""
+def dbt_projects(loaded: LoadedConfig, pipeline: str | None = None) -> dict[Path, str]:
+    """Each configured dbt project folder (of one pipeline, or all) and the target schema it uses first."""
     found: dict[Path, str] = {}
-    for pipeline in loaded.config.pipelines.values():
-        if pipeline.dbt is not None:
-            found.setdefault(loaded.relative_path(pipeline.dbt.project), pipeline.dbt.schema_)
+    for name, spec in loaded.config.pipelines.items():
+        if spec.dbt is not None and pipeline in (None, name):
+            found.setdefault(loaded.relative_path(spec.dbt.project), spec.dbt.schema_)
     return found
 
 
-def refresh_manifests(loaded: LoadedConfig, only_stale: bool = True) -> list[Path]:
-    """Parse every configured project whose manifest is missing or older than its files (or all of them)."""
+def refresh_manifests(loaded: LoadedConfig, only_stale: bool = True, pipeline: str | None = None) -> list[Path]:
+    """Parse every configured project (or one pipeline's) whose manifest is missing or stale (or all of them)."""
     defaults = loaded.config.defaults
     built = []
-    for project_dir, schema in dbt_projects(loaded).items():
+    for project_dir, schema in dbt_projects(loaded, pipeline).items():
         if only_stale and manifest_problem(project_dir) is None:
             continue
         built.append(parse_project(project_dir, defaults.warehouse_conn_id, defaults.aws_conn_id, schema))

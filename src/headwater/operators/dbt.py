@@ -82,11 +82,10 @@ class DbtOperator(HeadwaterOperator):
         }
 
 
-class DbtManifestProblemOperator(HeadwaterOperator):
-    """Stands in for a dbt project whose manifest is missing or stale: fails at once, saying how to rebuild it.
-
-    The DAG factory draws it instead of refusing the whole DAG file, so the other pipelines keep running.
-    """
+class DbtProjectProblemOperator(HeadwaterOperator):
+    """Stands in for a dbt project that cannot be drawn (no folder, a missing or stale manifest, a selector
+    matching nothing): fails at once with the reason. The DAG factory draws it instead of refusing the whole
+    DAG file, so the other pipelines keep running."""
 
     ui_color = "#f5b7b1"
 
