@@ -54,15 +54,18 @@ def validate(config: ConfigOption = None) -> None:
     for column in ("pipeline", "schedule", "table", "source", "tab", "load"):
         table.add_column(column)
     for name, pipeline in loaded.config.pipelines.items():
+        schedule = pipeline.schedule or "-"
         for source in pipeline.sheets:
-            table.add_row(
-                name,
-                pipeline.schedule or "-",
-                source.table,
-                source.spreadsheet or source.workbook or "",
-                source.tab or "",
-                source.load.value,
-            )
+            where = source.spreadsheet or source.workbook or ""
+            table.add_row(name, schedule, source.table, where, source.tab or "", source.load.value)
+        for spec in pipeline.tables:
+            table.add_row(name, schedule, spec.table, f"{spec.conn_id}: {spec.source_table or 'query'}", "", spec.load)
+        if pipeline.dbt is not None:
+            table.add_row(name, schedule, "(dbt models)", pipeline.dbt.project, "", "dbt")
+        for summary in pipeline.summaries:
+            table.add_row(name, schedule, summary.table, "SELECT", "", "summary")
+        for item in pipeline.sheet_exports:
+            table.add_row(name, schedule, f"sheet tab {item.tab}", "query", "", "write-back")
     console.print(table)
 
 
