@@ -194,26 +194,34 @@ def test_openlineage_events_name_every_input_and_output(handwritten: Any, hw_hom
     ]
 
 
-def test_every_example_in_the_operator_docs_builds_a_dag() -> None:
+def test_every_example_in_the_operator_docs_builds_a_dag(
+    demo_dbt_manifest: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The snippets of docs/operators.md, pasted in order into one DAG file, parse and wire up."""
     from airflow.sdk import DAG
 
+    monkeypatch.chdir(REPO)  # the dbt example names this repo's project folder
     text = (REPO / "docs" / "operators.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
-    assert len(blocks) == 6
+    assert len(blocks) == 8
     namespace: dict[str, Any] = {}
     with DAG("docs_examples", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         for block in blocks:
             exec(block, namespace)
-    assert sorted(dag.task_ids) == [
+    dbt_tasks = {t for t in dag.task_ids if t.startswith("dbt.")}
+    assert sorted(set(dag.task_ids) - dbt_tasks) == [
         "advance_orders",
         "check_orders",
         "export_orders",
+        "freshness",
         "load_budget",
         "load_orders",
         "publish_summary",
         "read_budget",
+        "region_revenue",
     ]
+    assert "dbt.run__fct_daily_revenue" in dbt_tasks and "dbt.run__dim_customers" not in dbt_tasks  # +fct only
+    assert dag.get_task("dbt.test__sources").upstream_task_ids == {"freshness"}
     assert dag.get_task("load_orders").upstream_task_ids == {"export_orders"}
     assert dag.get_task("advance_orders").upstream_task_ids == {"check_orders"}
 
