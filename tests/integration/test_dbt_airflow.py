@@ -168,3 +168,42 @@ def test_the_demo_project_builds_on_postgresql_through_the_same_connection_as_th
         with psycopg.connect(**pg_conninfo, autocommit=True) as conn:
             for schema in built:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def test_build_mode_runs_one_dbt_build_and_records_an_asset_event_per_model(
+    airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    from headwater.airflow.dbt_parse import refresh_manifests
+    from headwater.config import load_config
+
+    project = _second_project(tmp_path)
+    items = tmp_path / "items.csv"
+    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n2,cup,3.00\n")
+    config = tmp_path / "pipelines.yaml"
+    config.write_text(
+        "pipelines:\n  shop_build:\n    retries: 0\n"
+        "    sheets: [{workbook: items.csv, table: landing.items}]\n"
+        f"    dbt: {{project: {project.name}, schema: shop, mode: build}}\n"
+    )
+    refresh_manifests(load_config(config))
+    good = run_dag("shop_build", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
+    assert good.state == "success"
+    assert {t for t in _task_states(good) if t.startswith("dbt.")} == {"dbt.build"}
+    uri = "x-dbt://shop/model.shop.item_prices"
+    with create_session() as session:
+        events = session.scalars(
+            select(AssetEvent).join(AssetModel, AssetEvent.asset_id == AssetModel.id).where(AssetModel.uri == uri)
+        ).all()
+        extras = [e.extra for e in events if e.source_run_id == good.run_id]
+    assert extras == [{"status": "success", "seconds": pytest.approx(extras[0]["seconds"])}]
+
+    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n1,pen again,9.00\n")
+    bad = run_dag("shop_build", datetime(2026, 1, 6, tzinfo=UTC), monkeypatch, config)
+    assert bad.state == "failed" and _task_states(bad)["dbt.build"] == "failed"
+    warehouse = DuckDBWarehouse(hw_home / "warehouse.duckdb")
+    built = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
+    assert [(i, float(p)) for i, p in built] == [(1, 3.0), (2, 6.0)]  # dbt skipped it after the failed test

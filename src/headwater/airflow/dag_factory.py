@@ -112,6 +112,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                     exclude=dbt.exclude,
                     target_schema=dbt.schema_,
                     dbt_vars=dbt.vars,
+                    mode=dbt.mode,
                     **where,
                 )
             except ConfigError as exc:  # no project, no manifest, a bad selector: fail this DAG, not every import

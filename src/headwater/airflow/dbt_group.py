@@ -6,10 +6,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import TaskGroup
+from airflow.sdk import Asset, TaskGroup
 
+from headwater.errors import ConfigError
 from headwater.operators.dbt import DbtOperator
-from headwater.transform.manifest import load_project
+from headwater.transform.manifest import DbtNode, DbtProject, load_project
 from headwater.transform.plan import plan_tasks, select_nodes
 
 
@@ -21,16 +22,25 @@ def dbt_task_group(
     exclude: Sequence[str] = (),
     target_schema: str = "analytics",
     dbt_vars: Mapping[str, Any] | None = None,
+    mode: str = "tasks",
     **operator_kwargs: Any,
 ) -> TaskGroup:
     """One task per selected model, seed and snapshot, each followed by a task running its tests.
 
-    Call it inside a DAG. ``operator_kwargs`` go to every ``DbtOperator`` (``warehouse_conn_id``...).
-    A missing or stale ``target/manifest.json`` raises ConfigError (an import error in the UI).
+    ``mode="build"`` draws one task running ``dbt build`` over the selection instead (dbt's own order and
+    skipping), which costs one dbt start instead of one per node; each model, seed and snapshot is an
+    outlet Asset of that task, so Airflow records an event per node (with its status and seconds) when
+    the build succeeds. Call it inside a DAG. ``operator_kwargs`` go to every ``DbtOperator``
+    (``warehouse_conn_id``...). A missing or stale ``target/manifest.json`` raises ConfigError.
     """
     project = load_project(project_dir)
+    selected = select_nodes(project, select, exclude)
+    if mode == "build":
+        return _build_group(project, selected, group_id, select, exclude, target_schema, dbt_vars, operator_kwargs)
+    if mode != "tasks":
+        raise ConfigError(f"dbt mode {mode!r} is not 'tasks' or 'build'")
     tasks: dict[str, DbtOperator] = {}
-    plans = plan_tasks(project, select_nodes(project, select, exclude))
+    plans = plan_tasks(project, selected)
     with TaskGroup(group_id, tooltip=f"dbt project {project.name} ({project.path})") as group:
         for plan in plans:
             names = ", ".join(n.name for n in plan.nodes[:10]) + (" ..." if len(plan.nodes) > 10 else "")
@@ -49,4 +59,36 @@ def dbt_task_group(
         for plan in plans:
             for upstream in plan.upstream:
                 tasks[upstream] >> tasks[plan.task_id]
+    return group
+
+
+def node_asset(project: DbtProject, node: DbtNode) -> Asset:
+    """The Asset standing for a dbt node: ``x-dbt://<project>/<unique id>``."""
+    return Asset(name=f"dbt.{project.name}.{node.name}", uri=f"x-dbt://{project.name}/{node.unique_id}")
+
+
+def _build_group(
+    project: DbtProject,
+    selected: set[str],
+    group_id: str,
+    select: Sequence[str],
+    exclude: Sequence[str],
+    target_schema: str,
+    dbt_vars: Mapping[str, Any] | None,
+    operator_kwargs: dict[str, Any],
+) -> TaskGroup:
+    nodes = sorted((project.nodes[uid] for uid in selected), key=lambda n: n.unique_id)
+    with TaskGroup(group_id, tooltip=f"dbt project {project.name} ({project.path}), one dbt build") as group:
+        DbtOperator(
+            task_id="build",
+            project_dir=project.path,
+            command="build",
+            select=list(select),
+            exclude=list(exclude),
+            target_schema=target_schema,
+            dbt_vars=dbt_vars,
+            outlets=[node_asset(project, n) for n in nodes],
+            doc_md=f"`dbt build` of {len(nodes)} models, seeds and snapshots and their tests.",
+            **operator_kwargs,
+        )
     return group

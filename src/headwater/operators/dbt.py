@@ -75,11 +75,24 @@ class DbtOperator(HeadwaterOperator):
                 dbt_vars=self.dbt_vars,
                 full_refresh=self.full_refresh,
             )
+        self._record_outlet_events(context, result.results)
         return {
             "command": self.command,
             "seconds": result.seconds,
             "nodes": [{"name": r.name, "type": r.resource_type, "status": r.status} for r in result.results],
         }
+
+    def _record_outlet_events(self, context: Context, results: Sequence[Any]) -> None:
+        """Each outlet Asset of a dbt node (``x-dbt://project/unique_id``) gets that node's status and time."""
+        by_id = {r.unique_id: r for r in results}
+        events = context.get("outlet_events")
+        for outlet in self.outlets or []:
+            uri = str(getattr(outlet, "uri", ""))
+            if events is None or not uri.startswith("x-dbt://"):
+                continue
+            found = by_id.get(uri.split("/", 3)[-1])
+            if found is not None:
+                events[outlet].extra = {"status": found.status, "seconds": found.seconds}
 
 
 class DbtProjectProblemOperator(HeadwaterOperator):

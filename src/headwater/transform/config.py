@@ -3,7 +3,7 @@ tables built from SELECTs with checks (``summaries:``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +24,10 @@ class DbtConfig(_Model):
     exclude: list[str] = Field(default_factory=list)
     schema_: str = Field(default="analytics", alias="schema", description="the profile's target schema")
     vars: dict[str, Any] = Field(default_factory=dict)
+    mode: Literal["tasks", "build"] = Field(
+        default="tasks",
+        description="tasks: one Airflow task per node and its tests; build: one `dbt build`, an Asset event per model",
+    )
     after: list[str] | None = Field(
         default=None, description="tables of this pipeline whose loads come first (default: all of them)"
     )

@@ -42,6 +42,7 @@ class DbtError(HeadwaterError):
 
 @dataclass
 class NodeResult:
+    unique_id: str
     name: str
     resource_type: str
     path: str
@@ -224,6 +225,7 @@ def _results(result: Any) -> list[NodeResult]:
             continue
         found.append(
             NodeResult(
+                unique_id=node.unique_id,
                 name=node.name,
                 resource_type=str(node.resource_type),
                 path=getattr(node, "original_file_path", "") or "",
