@@ -89,22 +89,28 @@ def _second_project(root: Path) -> Path:
     return project
 
 
+def _shop_pipeline(root: Path, name: str, mode: str) -> tuple[Path, Path]:
+    """The second project, a CSV of two good items and a pipeline loading it then building the project."""
+    project = _second_project(root)
+    items = root / "items.csv"
+    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n2,cup,3.00\n")
+    config = root / "pipelines.yaml"
+    config.write_text(
+        f"pipelines:\n  {name}:\n    retries: 0\n"
+        "    sheets: [{workbook: items.csv, table: landing.items}]\n"
+        f"    dbt: {{project: {project.name}, schema: shop, mode: {mode}}}\n"
+    )
+    return items, config
+
+
 def test_a_failing_dbt_test_stops_the_models_downstream_and_keeps_their_tables(
     airflow_db: Path, hw_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from headwater.airflow.dbt_parse import refresh_manifests
     from headwater.config import load_config
 
-    project = _second_project(tmp_path)
-    items = tmp_path / "items.csv"
-    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n2,cup,3.00\n")
-    config = tmp_path / "pipelines.yaml"
-    config.write_text(
-        "pipelines:\n  shop:\n    retries: 0\n"
-        "    sheets: [{workbook: items.csv, table: landing.items}]\n"
-        f"    dbt: {{project: {project.name}, schema: shop}}\n"
-    )
-    assert refresh_manifests(load_config(config)) == [project / "target" / "manifest.json"]
+    items, config = _shop_pipeline(tmp_path, "shop", "tasks")
+    assert refresh_manifests(load_config(config)) == [tmp_path / "shop_dbt" / "target" / "manifest.json"]
     good = run_dag("shop", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
     assert good.state == "success"
     assert set(_task_states(good)) == {
@@ -180,15 +186,7 @@ def test_build_mode_runs_one_dbt_build_and_records_an_asset_event_per_model(
     from headwater.airflow.dbt_parse import refresh_manifests
     from headwater.config import load_config
 
-    project = _second_project(tmp_path)
-    items = tmp_path / "items.csv"
-    items.write_text("Item ID,Item Name,Price\n1,pen,1.50\n2,cup,3.00\n")
-    config = tmp_path / "pipelines.yaml"
-    config.write_text(
-        "pipelines:\n  shop_build:\n    retries: 0\n"
-        "    sheets: [{workbook: items.csv, table: landing.items}]\n"
-        f"    dbt: {{project: {project.name}, schema: shop, mode: build}}\n"
-    )
+    items, config = _shop_pipeline(tmp_path, "shop_build", "build")
     refresh_manifests(load_config(config))
     good = run_dag("shop_build", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
     assert good.state == "success"

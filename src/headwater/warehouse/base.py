@@ -103,6 +103,25 @@ class Warehouse(ABC):
         finally:
             conn.close()
 
+    @contextlib.contextmanager
+    def transaction(self, failure: str) -> Iterator[Any]:
+        """A session in one transaction: committed when the block ends, rolled back on any exception.
+
+        A database error becomes a WarehouseError ``"<failure>: <what the database said>"`` (transient when
+        the connection was lost or a lock timed out); headwater's own errors pass through unchanged.
+        """
+        with self.session() as conn:
+            self._begin(conn)
+            try:
+                yield conn
+                conn.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    conn.rollback()
+                if isinstance(exc, self._db_errors):
+                    raise WarehouseError(f"{failure}: {safe_db_message(exc)}", transient=self._transient(exc)) from None
+                raise
+
     # --- operations ----------------------------------------------------------------------------
     def load(
         self,
@@ -124,44 +143,30 @@ class Warehouse(ABC):
         if method == "append" and not batch:
             raise WarehouseError(f"{target}: append needs a batch (the logical date)")
         staging = target.with_table(f"_hw_stage_{uuid.uuid4().hex[:12]}")
-        with self.session() as conn:
-            self._begin(conn)
-            try:
-                self._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
-                existing = self.existing_columns(conn, target)
-                planned = plan_stage_types(target, method, columns, existing)
-                open_names = {c.name for c in columns if is_open_numeric(c.type)}  # staged as text, then settled
-                stage_types = {n: ColumnType("text") if n in open_names else t for n, t in planned.items()}
-                defs = ", ".join(f"{quote(c.name)} {self.type_sql(stage_types[c.name])}" for c in columns)
-                self._run(conn, f"CREATE TABLE {staging.sql} ({defs})")
-                copied = self._bulk_copy(conn, staging, manifest, lake, stage_types)
-                if copied != manifest.rows:
-                    raise WarehouseError(
-                        f"{target}: copied {copied} rows but the manifest lists {manifest.rows}; nothing was published"
-                    )
-                if open_names:
-                    plan = [Column(c.name, c.type if c.name in open_names else planned[c.name]) for c in columns]
-                    columns = settle_numerics(self, conn, target, staging, plan, existing, method, manifest.source)
-                    staging = rebuild_staging(self, conn, staging, columns)
-                check_keys(self, conn, target, staging, columns, keys, manifest.source)  # on the typed values
-                if checks:
-                    published = self._count(conn, target) if existing is not None else None
-                    names = [c.name for c in columns]
-                    run_checks(
-                        self, conn, target, staging, names, checks, keys, manifest.source, logical_date, published
-                    )
-                rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
-                table_rows = self._count(conn, target)
-                conn.commit()
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    conn.rollback()
-                if isinstance(exc, self._db_errors):
-                    raise WarehouseError(
-                        f"{self.describe()} {target}: load failed, nothing published: {safe_db_message(exc)}",
-                        transient=self._transient(exc),
-                    ) from None
-                raise
+        with self.transaction(f"{self.describe()} {target}: load failed, nothing published") as conn:
+            self._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
+            existing = self.existing_columns(conn, target)
+            planned = plan_stage_types(target, method, columns, existing)
+            open_names = {c.name for c in columns if is_open_numeric(c.type)}  # staged as text, then settled
+            stage_types = {n: ColumnType("text") if n in open_names else t for n, t in planned.items()}
+            defs = ", ".join(f"{quote(c.name)} {self.type_sql(stage_types[c.name])}" for c in columns)
+            self._run(conn, f"CREATE TABLE {staging.sql} ({defs})")
+            copied = self._bulk_copy(conn, staging, manifest, lake, stage_types)
+            if copied != manifest.rows:
+                raise WarehouseError(
+                    f"{target}: copied {copied} rows but the manifest lists {manifest.rows}; nothing was published"
+                )
+            if open_names:
+                plan = [Column(c.name, c.type if c.name in open_names else planned[c.name]) for c in columns]
+                columns = settle_numerics(self, conn, target, staging, plan, existing, method, manifest.source)
+                staging = rebuild_staging(self, conn, staging, columns)
+            check_keys(self, conn, target, staging, columns, keys, manifest.source)  # on the typed values
+            if checks:
+                published = self._count(conn, target) if existing is not None else None
+                names = [c.name for c in columns]
+                run_checks(self, conn, target, staging, names, checks, keys, manifest.source, logical_date, published)
+            rebuilt = self._publish(conn, target, staging, method, columns, keys, batch, existing)
+            table_rows = self._count(conn, target)
         result = LoadResult(
             str(target), method, manifest.rows, table_rows, len(columns), round(time.monotonic() - started, 3), rebuilt
         )

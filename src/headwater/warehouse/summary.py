@@ -8,7 +8,6 @@ failure rolls back to the previous summary.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 import uuid
@@ -46,41 +45,28 @@ def build_summary(wh: Warehouse, summary: Summary, logical_date: datetime | None
     target = summary.target
     label = f"summary {target}"
     staging = target.with_table(f"_hw_stage_{uuid.uuid4().hex[:12]}")
-    with wh.session() as conn:
-        wh._begin(conn)
+    with wh.transaction(f"{label}: build failed, nothing published") as conn:
+        for check in summary.input_checks:
+            _input_check(wh, conn, label, check)
+        wh._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
         try:
-            for check in summary.input_checks:
-                _input_check(wh, conn, label, check)
-            wh._run(conn, f"CREATE SCHEMA IF NOT EXISTS {quote(target.schema)}")
-            try:
-                wh._run(conn, f"CREATE TABLE {staging.sql} AS {summary.select}")
-            except wh._db_errors as exc:
-                raise WarehouseError(
-                    f"{label}: its SELECT failed: {safe_db_message(exc)}; nothing was published"
-                ) from None
-            new = _raw_columns(wh, conn, staging)
-            old = _raw_columns(wh, conn, target)
-            if summary.keys:
-                columns = [Column(name, ColumnType("text")) for name in new]  # check_keys reads only the names
-                check_keys(wh, conn, target, staging, columns, summary.keys, label)
-            if summary.checks:
-                published = int(wh._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0]) if old else None
-                run_checks(
-                    wh, conn, target, staging, list(new), summary.checks, summary.keys, label, logical_date, published
-                )
-            rebuilt = _swap(wh, conn, label, target, staging, new, old)
-            for grantee in summary.grants:
-                _grant(wh, conn, target, grantee)
-            rows = int(wh._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0])
-            conn.commit()
-        except BaseException as exc:
-            with contextlib.suppress(Exception):
-                conn.rollback()
-            if isinstance(exc, wh._db_errors):
-                raise WarehouseError(
-                    f"{label}: build failed, nothing published: {safe_db_message(exc)}", transient=wh._transient(exc)
-                ) from None
-            raise
+            wh._run(conn, f"CREATE TABLE {staging.sql} AS {summary.select}")
+        except wh._db_errors as exc:
+            raise WarehouseError(f"{label}: its SELECT failed: {safe_db_message(exc)}; nothing was published") from None
+        new = _raw_columns(wh, conn, staging)
+        old = _raw_columns(wh, conn, target)
+        if summary.keys:
+            columns = [Column(name, ColumnType("text")) for name in new]  # check_keys reads only the names
+            check_keys(wh, conn, target, staging, columns, summary.keys, label)
+        if summary.checks:
+            published = int(wh._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0]) if old else None
+            run_checks(
+                wh, conn, target, staging, list(new), summary.checks, summary.keys, label, logical_date, published
+            )
+        rebuilt = _swap(wh, conn, label, target, staging, new, old)
+        for grantee in summary.grants:
+            _grant(wh, conn, target, grantee)
+        rows = int(wh._run(conn, f"SELECT count(*) FROM {target.sql}")[0][0])
     result = SummaryResult(str(target), rows, len(new), round(time.monotonic() - started, 3), rebuilt)
     log.info("built %s: %d rows, %d columns, %.2fs", target, rows, len(new), result.seconds)
     return result
