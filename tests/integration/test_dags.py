@@ -49,6 +49,7 @@ def test_the_dbt_project_is_one_task_per_node_with_its_tests_right_after(
     runs = {"stg_orders", "stg_customers", "stg_products", "stg_exchange_rates", "fct_daily_revenue", "dim_customers"}
     assert {f"dbt.run__{m}" for m in runs} | {"dbt.seed__currencies", "dbt.test__sources"} <= ids
     assert {"dbt.snapshot__customers_snapshot", "dbt.snapshot__products_snapshot"} <= ids
+    assert dag.get_task("dbt.test__sources").upstream_task_ids == {"dbt.source_freshness"}  # source_freshness: true
     assert dag.get_task("dbt.run__stg_orders").upstream_task_ids == {"dbt.test__sources"}
     # relationships(stg_orders.customer_id -> stg_customers) runs with stg_orders' tests, after both models
     assert dag.get_task("dbt.test__stg_orders").upstream_task_ids == {"dbt.run__stg_orders", "dbt.run__stg_customers"}

@@ -113,6 +113,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                     target_schema=dbt.schema_,
                     dbt_vars=dbt.vars,
                     mode=dbt.mode,
+                    source_freshness=dbt.source_freshness,
                     **where,
                 )
             except ConfigError as exc:  # no project, no manifest, a bad selector: fail this DAG, not every import

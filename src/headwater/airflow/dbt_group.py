@@ -23,6 +23,7 @@ def dbt_task_group(
     target_schema: str = "analytics",
     dbt_vars: Mapping[str, Any] | None = None,
     mode: str = "tasks",
+    source_freshness: bool = False,
     **operator_kwargs: Any,
 ) -> TaskGroup:
     """One task per selected model, seed and snapshot, each followed by a task running its tests.
@@ -31,12 +32,15 @@ def dbt_task_group(
     skipping), which costs one dbt start instead of one per node; each model, seed and snapshot is an
     outlet Asset of that task, so Airflow records an event per node (with its status and seconds) when
     the build succeeds. Call it inside a DAG. ``operator_kwargs`` go to every ``DbtOperator``
-    (``warehouse_conn_id``...). A missing or stale ``target/manifest.json`` raises ConfigError.
+    (``warehouse_conn_id``...). ``source_freshness`` adds a first task running ``dbt source freshness``.
+    A missing or stale ``target/manifest.json`` raises ConfigError.
     """
     project = load_project(project_dir)
     selected = select_nodes(project, select, exclude)
     if mode == "build":
-        return _build_group(project, selected, group_id, select, exclude, target_schema, dbt_vars, operator_kwargs)
+        return _build_group(
+            project, selected, group_id, select, exclude, target_schema, dbt_vars, source_freshness, operator_kwargs
+        )
     if mode != "tasks":
         raise ConfigError(f"dbt mode {mode!r} is not 'tasks' or 'build'")
     tasks: dict[str, DbtOperator] = {}
@@ -59,7 +63,24 @@ def dbt_task_group(
         for plan in plans:
             for upstream in plan.upstream:
                 tasks[upstream] >> tasks[plan.task_id]
+        if source_freshness:
+            first = _freshness_task(project, target_schema, dbt_vars, operator_kwargs)
+            first >> [tasks[p.task_id] for p in plans if not p.upstream]
     return group
+
+
+def _freshness_task(
+    project: DbtProject, target_schema: str, dbt_vars: Mapping[str, Any] | None, operator_kwargs: dict[str, Any]
+) -> DbtOperator:
+    return DbtOperator(
+        task_id="source_freshness",
+        project_dir=project.path,
+        command="source freshness",
+        target_schema=target_schema,
+        dbt_vars=dbt_vars,
+        doc_md="`dbt source freshness`: a source past its `error_after` stops everything after it.",
+        **operator_kwargs,
+    )
 
 
 def node_asset(project: DbtProject, node: DbtNode) -> Asset:
@@ -75,11 +96,12 @@ def _build_group(
     exclude: Sequence[str],
     target_schema: str,
     dbt_vars: Mapping[str, Any] | None,
+    source_freshness: bool,
     operator_kwargs: dict[str, Any],
 ) -> TaskGroup:
     nodes = sorted((project.nodes[uid] for uid in selected), key=lambda n: n.unique_id)
     with TaskGroup(group_id, tooltip=f"dbt project {project.name} ({project.path}), one dbt build") as group:
-        DbtOperator(
+        build = DbtOperator(
             task_id="build",
             project_dir=project.path,
             command="build",
@@ -91,4 +113,6 @@ def _build_group(
             doc_md=f"`dbt build` of {len(nodes)} models, seeds and snapshots and their tests.",
             **operator_kwargs,
         )
+        if source_freshness:
+            _freshness_task(project, target_schema, dbt_vars, operator_kwargs) >> build
     return group

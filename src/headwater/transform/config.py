@@ -28,6 +28,9 @@ class DbtConfig(_Model):
         default="tasks",
         description="tasks: one Airflow task per node and its tests; build: one `dbt build`, an Asset event per model",
     )
+    source_freshness: bool = Field(
+        default=False, description="run `dbt source freshness` first; a source past its error_after stops the build"
+    )
     after: list[str] | None = Field(
         default=None, description="tables of this pipeline whose loads come first (default: all of them)"
     )
