@@ -156,9 +156,9 @@ def run_dbt(
             _keep_parse_cache(target / cache.name, cache)
         if write_manifest_to is not None and outcome.success:
             write_manifest_to.parent.mkdir(parents=True, exist_ok=True)
-            for name in ("manifest.json", "partial_parse.msgpack"):
+            for name in ("partial_parse.msgpack", "manifest.json"):  # the manifest last: it marks the build done
                 if (target / name).is_file():
-                    shutil.copy2(target / name, write_manifest_to.parent / name)
+                    _install(target / name, write_manifest_to.parent / name)
     run = DbtRun(command, round(time.monotonic() - started, 3))
     exception = outcome.exception
     if exception is not None and not isinstance(exception, Exception):
@@ -190,10 +190,18 @@ def _keep_parse_cache(fresh: Path, cache: Path) -> None:
         same_size = cache.is_file() and cache.stat().st_size == fresh.stat().st_size
         if same_size and cache.read_bytes() == fresh.read_bytes():
             return
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        temporary = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
-        shutil.copyfile(fresh, temporary)
-        temporary.replace(cache)
+        _install(fresh, cache)
+
+
+def _install(source: Path, destination: Path) -> None:
+    """Copy ``source`` over ``destination`` atomically: a reader (the DAG processor) never sees half a file."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copy2(source, temporary)
+        temporary.replace(destination)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _release_connections(adapter: str) -> None:
