@@ -55,6 +55,7 @@ bench: $(VENV)/.synced  ## benchmarks; results land in docs/benchmarks.md
 	$(VENV)/bin/python bench/parse_dags.py
 	$(VENV)/bin/python bench/export.py
 	$(VENV)/bin/python bench/demo_time.py
+	$(VENV)/bin/python bench/dbt_build.py  # about 30 minutes: 200 dbt models through Airflow, headwater and cosmos
 
 airflow-ui: $(VENV)/.synced  ## scheduler + api-server + UI on http://127.0.0.1:8080 over the same config
 	PATH=$(VENV)/bin:$$PATH AIRFLOW_HOME=$(HEADWATER_HOME)/airflow AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
