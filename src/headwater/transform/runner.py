@@ -147,6 +147,8 @@ def run_dbt(
             args += ["--vars", json.dumps(dict(dbt_vars))]
         if full_refresh:
             args.append("--full-refresh")
+        if write_manifest_to is None:
+            args.append("--no-write-json")  # results come back as objects; writing the artifacts costs seconds
         with _environment({**_QUIET_ENV, **profile.env}):
             try:
                 outcome = dbtRunner(callbacks=[_log_event]).invoke(args)
