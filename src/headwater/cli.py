@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from headwater.errors import HeadwaterError
+from headwater.export_endpoints import lake_for_destination, source_from_argument
 from headwater.local_airflow import load_dag, migrate, one_line, prepare_env, run_lock
 from headwater.signals import Terminated
 
@@ -309,11 +310,11 @@ def export(
     try:
         if (query is None) == (table is None):
             raise HeadwaterError("give exactly one of --query or --table")
-        sql_source = _source_from_url(source)
+        sql_source = source_from_argument(source)
         if table is not None:
             name = TableName.parse(table)
             query = f"SELECT * FROM {sql_source.quote(name.schema)}.{sql_source.quote(name.table)}"
-        lake = _lake_from_destination(to)
+        lake = lake_for_destination(to)
         prefix = to if "://" in to else Path(to).resolve().as_uri()
         options = ExportOptions(
             format=fmt, rows_per_part=rows_per_part, bytes_per_part=mb_per_part << 20, parts_in_flight=parts_in_flight
@@ -344,68 +345,6 @@ def export(
         f"{result.rows:,} rows in {result.parts} parts ({result.bytes / 1e6:.1f} MB {fmt}) in {seconds:.1f}s"
         f" ({result.rows / max(seconds, 1e-9):,.0f} rows/s); manifest: {result.manifest_uri}"
     )
-
-
-def _source_from_url(url: str) -> Any:
-    from urllib.parse import unquote, urlparse
-
-    from headwater.sources.mysql import MySQLSource
-    from headwater.sources.sql import DuckDBSource, PostgresSource
-
-    if url.startswith("env:"):
-        name = url.removeprefix("env:")
-        value = os.environ.get(name)
-        if not value:
-            raise HeadwaterError(f"--source env:{name}: the environment variable {name} is not set")
-        if "://" not in value:
-            raise HeadwaterError(f"--source env:{name}: the variable does not hold a URL (scheme://...)")
-        url = value
-
-    if "://" not in url:  # an Airflow Connection id (env var, secrets backend or metadata DB)
-        prepare_env(None)
-        from headwater.airflow.connections import get_connection, sql_source_from_connection
-
-        conn = get_connection(url)
-        if conn is None:
-            raise HeadwaterError(f"--source: no Airflow Connection {url!r}, and not a URL")
-        return sql_source_from_connection(conn)
-    parsed = urlparse(url)
-    scheme = parsed.scheme.split("+")[0]
-    if scheme == "duckdb":
-        return DuckDBSource(unquote(parsed.path))
-    try:
-        port = parsed.port
-    except ValueError:  # its message would quote part of the password
-        raise HeadwaterError(
-            "--source: the URL's port is not a number; a '#', '/', '?' or '@' in the password must be "
-            "percent-encoded (for example %23 for '#')"
-        ) from None
-    info = {
-        "host": parsed.hostname or "localhost",
-        "user": unquote(parsed.username or "") or None,
-        "password": unquote(parsed.password or "") or None,
-        "port": port,
-    }
-    database = parsed.path.lstrip("/") or None
-    if scheme in ("postgres", "postgresql"):
-        return PostgresSource({k: v for k, v in {**info, "dbname": database}.items() if v is not None})
-    if scheme in ("mysql", "mariadb"):
-        return MySQLSource({k: v for k, v in {**info, "database": database}.items() if v is not None})
-    raise HeadwaterError(f"--source: unknown scheme {parsed.scheme!r} (postgresql, mysql, duckdb)")
-
-
-def _lake_from_destination(to: str) -> Any:
-    from urllib.parse import urlparse
-
-    from headwater.lake import LocalLake, S3Lake
-
-    if to.startswith("s3://"):
-        import boto3
-
-        parsed = urlparse(to)
-        return S3Lake(boto3.client("s3"), f"s3://{parsed.netloc}")
-    path = Path(urlparse(to).path if to.startswith("file://") else to).resolve()
-    return LocalLake(path.parent)
 
 
 def main() -> None:  # pragma: no cover - console script entry
