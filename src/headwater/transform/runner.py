@@ -115,13 +115,13 @@ def run_dbt(
     from dbt.cli.main import dbtRunner
 
     project = Path(project_dir).expanduser().resolve()
-    read_project_file(project)
+    settings = read_project_file(project)  # a missing project fails here, before dbt starts
     started = time.monotonic()
     with scratch_folder() as scratch:
         (scratch / "profiles.yml").write_text(profile.text, encoding="utf-8")
         target = scratch / "target"
         target.mkdir()
-        cache = target_dir(project, read_project_file(project)) / "partial_parse.msgpack"
+        cache = target_dir(project, settings) / "partial_parse.msgpack"
         if cache.is_file():
             shutil.copy2(cache, target / cache.name)  # dbt checks it against the project and reparses if stale
         args = [
