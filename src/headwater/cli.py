@@ -91,9 +91,13 @@ def run(
         when = _parse_date(logical_date)
         from headwater.config import load_config
 
-        load_config(os.environ.get("HEADWATER_CONFIG")).pipeline(pipeline)
+        spec = load_config(os.environ.get("HEADWATER_CONFIG")).pipeline(pipeline)
     except (HeadwaterError, ValueError) as exc:
         _fail(exc)
+    os.environ["HEADWATER_LINKS"] = "off"  # one pipeline alone: its waits and triggers are the scheduler's
+    if spec.after or spec.triggers:
+        links = [f"waits for {w.pipeline}" for w in spec.after] + [f"triggers {t}" for t in spec.triggers]
+        errors.print(f"{pipeline}: run alone; under the scheduler it also {', '.join(links)}")
     try:
         migrate()
         _refresh_dbt_manifests(pipeline)

@@ -13,17 +13,17 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from headwater.chain import Wait, chain_problems, schedule_problem
 from headwater.checks import TableCheck
 from headwater.coltypes import ColumnType
 from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
+from headwater.outputs_config import LakeExport, SheetExport, spreadsheet_key
 from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
 from headwater.transform.config import DbtConfig, Summary
 
 CONFIG_ENV = "HEADWATER_CONFIG"
-_SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
-_SHEET_KEY = re.compile(r"^[A-Za-z0-9_-]{10,}$")
 
 
 class LoadMethod(StrEnum):
@@ -183,33 +183,6 @@ class TableSource(_LoadTarget):
         return self
 
 
-class SheetExport(_Model):
-    """A warehouse query written back into a Google Sheet tab (replacing its contents atomically)."""
-
-    name: str
-    query: str
-    spreadsheet: str
-    tab: str
-    chunk_rows: int = Field(default=5000, ge=1)
-    sheets_conn_id: str | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_identifier(value, "sheet export name")
-
-    @field_validator("query")
-    @classmethod
-    def _query(cls, value: str) -> str:
-        return check_single_select(value)
-
-    @field_validator("spreadsheet")
-    @classmethod
-    def _spreadsheet(cls, value: str) -> str:
-        spreadsheet_key(value)
-        return value
-
-
 class Defaults(_Model):
     """Where things live; every key is optional and falls back to the embedded defaults."""
 
@@ -242,18 +215,37 @@ class Pipeline(_Model):
     sheets: list[SheetSource] = Field(default_factory=list)
     tables: list[TableSource] = Field(default_factory=list)
     sheet_exports: list[SheetExport] = Field(default_factory=list)
+    exports: list[LakeExport] = Field(default_factory=list)
     dbt: DbtConfig | None = None
     summaries: list[Summary] = Field(default_factory=list)
+    triggers: list[str] = Field(default_factory=list, description="pipelines to start after this one's loads")
+    after: list[Wait] = Field(default_factory=list, description="pipelines whose run this one waits for first")
+    skip_unchanged: bool = Field(
+        default=True, description="skip dbt and summaries when no input table changed since they last ran"
+    )
+    latest_only: bool = Field(default=True, description="exports and sheet writes run for the latest date only")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        problem = None if value is None else schedule_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
-        if not (self.sheets or self.tables or self.sheet_exports or self.dbt or self.summaries):
+        if not (self.sheets or self.tables or self.sheet_exports or self.exports or self.dbt or self.summaries):
             raise ValueError(
-                "a pipeline needs at least one entry under 'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
+                "a pipeline needs at least one entry under 'sheets', 'tables', 'dbt', 'summaries', 'exports' "
+                "or 'sheet_exports'"
             )
-        names = [e.name for e in self.sheet_exports]
-        if len(set(names)) != len(names):
-            raise ValueError("sheet_exports names must be unique in a pipeline")
+        for key, names in (
+            ("sheet_exports", [e.name for e in self.sheet_exports]),
+            ("exports", [e.name for e in self.exports]),
+        ):
+            if len(set(names)) != len(names):
+                raise ValueError(f"{key} names must be unique in a pipeline")
         seen: set[str] = set()
         for stem, table in [(s.task_stem, s.table) for s in self.sheets] + [
             (t.task_stem, t.table) for t in self.tables
@@ -283,6 +275,13 @@ class Config(_Model):
                 raise ValueError(f"pipeline name {name!r} must be letters, digits and underscores")
         return value
 
+    @model_validator(mode="after")
+    def _links(self) -> Config:
+        problems = chain_problems(self.pipelines)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
 
 class LoadedConfig:
     """A validated config plus the file it came from (relative workbook paths resolve against it)."""
@@ -306,16 +305,6 @@ class LoadedConfig:
         except KeyError:
             known = ", ".join(sorted(self.config.pipelines)) or "none"
             raise ConfigError(f"{self.path}: no pipeline named {name!r} (configured: {known})") from None
-
-
-def spreadsheet_key(value: str) -> str:
-    """The spreadsheet key from a Google Sheets URL or a bare key."""
-    match = _SHEET_URL.search(value)
-    if match:
-        return match.group(1)
-    if _SHEET_KEY.match(value):
-        return value
-    raise ValueError(f"{value!r} is neither a Google Sheets URL nor a spreadsheet key")
 
 
 def default_config_path() -> Path:

@@ -13,9 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from headwater.config import LoadedConfig, Pipeline, SheetSource, spreadsheet_key
+from headwater.config import LoadedConfig, Pipeline, SheetSource
 from headwater.errors import WarehouseError
 from headwater.lake import Lake, date_slug
+from headwater.outputs_config import spreadsheet_key
 from headwater.parts import Manifest, read_manifest
 from headwater.sources.workbook import read_workbook
 from headwater.staging import stage_table

@@ -205,7 +205,7 @@ def config_error(path: Path, *problems: str) -> str:
             "pipelines:\n  p: {}\n",
             [
                 "pipelines.p: a pipeline needs at least one entry under "
-                "'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
+                "'sheets', 'tables', 'dbt', 'summaries', 'exports' or 'sheet_exports'"
             ],
         ),
         (
@@ -231,7 +231,7 @@ def test_an_error_without_a_location_is_reported_at_top_level() -> None:
         Pipeline.model_validate({})
     assert _describe(Path("p.yaml"), err.value) == (
         "p.yaml: (top level): a pipeline needs at least one entry under "
-        "'sheets', 'tables', 'dbt', 'summaries' or 'sheet_exports'"
+        "'sheets', 'tables', 'dbt', 'summaries', 'exports' or 'sheet_exports'"
     )
 
 

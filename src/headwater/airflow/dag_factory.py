@@ -6,12 +6,21 @@ Parsing reads only the YAML file: no Connection, Variable or network access, and
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
+from headwater.airflow.dag_links import (
+    dbt_tasks,
+    latest_only_gate,
+    output_tasks,
+    table_asset,
+    trigger_tasks,
+    wait_tasks,
+)
 from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
 from headwater.operators import (
     AdvanceWatermarkOperator,
@@ -20,20 +29,24 @@ from headwater.operators import (
     RowCountCheckOperator,
     SheetsToLakeOperator,
     SqlToLakeOperator,
-    WarehouseToSheetOperator,
 )
 from headwater.pipeline import group_sources
 
 log = logging.getLogger(__name__)
 
 
-def build_dags(config_path: str | Path | None = None) -> dict[str, DAG]:
+LINKS_ENV = "HEADWATER_LINKS"  # "off": DAGs without their waits and triggers (``headwater run``: one pipeline alone)
+
+
+def build_dags(config_path: str | Path | None = None, links: bool | None = None) -> dict[str, DAG]:
     """One DAG per configured pipeline, keyed by DAG id; raises ConfigError (an import error in the UI)."""
     loaded = load_config(config_path)
-    return {name: build_dag(loaded, name, pipeline) for name, pipeline in loaded.config.pipelines.items()}
+    if links is None:
+        links = os.environ.get(LINKS_ENV, "on") != "off"
+    return {name: build_dag(loaded, name, pipeline, links) for name, pipeline in loaded.config.pipelines.items()}
 
 
-def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
+def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool = True) -> DAG:
     defaults = loaded.config.defaults
     start = pipeline.start_date
     with DAG(
@@ -54,8 +67,10 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
         },
     ) as dag:
         where = _where(defaults)
+        waits = wait_tasks(loaded, pipeline) if links else []
         checks: list[Any] = []
         loaded_by: dict[str, Any] = {}  # table -> the check after which it is published
+        loads: list[str] = []  # the load task ids, whose results say what changed
         for group in group_sources(loaded, pipeline):
             extract = SheetsToLakeOperator(
                 task_id=group.task_id,
@@ -70,6 +85,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
             )
             for source in group.sources:
                 checks.append(_load_and_check(extract, source.task_stem, source, defaults))
+                loads.append(f"load__{source.task_stem}")
                 loaded_by[source.table] = checks[-1]
         for spec in pipeline.tables:
             export = SqlToLakeOperator(
@@ -86,6 +102,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 **where,
             )
             check = _load_and_check(export, spec.task_stem, spec, defaults)
+            loads.append(f"load__{spec.task_stem}")
             checks.append(check)
             loaded_by[spec.table] = check
             if spec.incremental is not None and spec.incremental.mode == "watermark":
@@ -99,52 +116,34 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline) -> DAG:
                 )
                 check >> advance
         if pipeline.dbt is not None:
-            from headwater.airflow.dbt_group import dbt_task_group
-            from headwater.errors import ConfigError
-            from headwater.operators.dbt import DbtProjectProblemOperator
-
-            dbt = pipeline.dbt
-            models: Any
-            try:
-                models = dbt_task_group(
-                    loaded.relative_path(dbt.project),
-                    select=dbt.select,
-                    exclude=dbt.exclude,
-                    target_schema=dbt.schema_,
-                    dbt_vars=dbt.vars,
-                    mode=dbt.mode,
-                    source_freshness=dbt.source_freshness,
-                    **where,
-                )
-            except ConfigError as exc:  # no project, no manifest, a bad selector: fail this DAG, not every import
-                log.error("%s: %s", name, exc)
-                models = DbtProjectProblemOperator(task_id="dbt_project", problem=str(exc), retries=0, **where)
-            first = [loaded_by[t] for t in dbt.after] if dbt.after is not None else list(checks)
-            first >> models
-            checks.append(models)
+            models = dbt_tasks(loaded, name, pipeline, where)
+            first = [loaded_by[t] for t in pipeline.dbt.after] if pipeline.dbt.after is not None else list(checks)
+            first >> models[0]
+            checks.append(models[-1])
         built: list[Any] = []
         for summary in pipeline.summaries:  # after the loads and the dbt models they may read
             task = BuildSummaryOperator(
                 task_id=f"summary__{summary.target.schema}__{summary.target.table}",
                 summary=summary.model_dump(mode="json", exclude_none=True),
                 doc_md=summary.description or f"Builds {summary.table} from a SELECT, checked before the swap.",
+                trigger_rule="none_failed",  # also when the dbt build was skipped: nothing changed
                 **where,
             )
             checks >> task
             built.append(task)
         checks += built
-        for item in pipeline.sheet_exports:  # after this pipeline's own loads, so the sheet sees fresh data
-            writer = WarehouseToSheetOperator(
-                task_id=f"write_sheet__{item.name}",
-                sql=item.query,
-                spreadsheet=item.spreadsheet,
-                tab=item.tab,
-                chunk_rows=item.chunk_rows,
-                sheets_conn_id=item.sheets_conn_id or defaults.sheets_conn_id,
-                doc_md=f"Writes a query result into tab {item.tab!r}.",
-                **where,
-            )
-            checks >> writer
+        writes = output_tasks(pipeline, defaults, where)
+        if writes:
+            gate = latest_only_gate(pipeline)
+            if gate is not None:
+                checks >> gate
+            for write in writes:
+                (gate or checks) >> write
+        if links:
+            trigger_tasks(pipeline, checks, loads)
+        roots = [t for t in dag.tasks if not t.upstream_list and t not in waits]
+        for wait in waits:
+            wait >> roots
     return dag
 
 
@@ -168,7 +167,8 @@ def _load_and_check(
         **_where(defaults),
     }
     checks = [c.model_dump(mode="json", exclude_none=True) for c in source.checks]
-    load = LakeToWarehouseOperator(task_id=f"load__{stem}", checks=checks, **common)
+    asset = table_asset(defaults.warehouse_conn_id, source.table)
+    load = LakeToWarehouseOperator(task_id=f"load__{stem}", checks=checks, outlets=[asset], **common)
     check = RowCountCheckOperator(task_id=f"check__{stem}", **common)
     load >> check
     return check

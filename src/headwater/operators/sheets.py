@@ -57,7 +57,8 @@ class SheetsToLakeOperator(HeadwaterOperator):
         """The rendered arguments as the core's source group."""
         from pydantic import ValidationError
 
-        from headwater.config import SheetSource, spreadsheet_key
+        from headwater.config import SheetSource
+        from headwater.outputs_config import spreadsheet_key
         from headwater.pipeline import SourceGroup
 
         where: dict[str, Any] = {"spreadsheet": self.spreadsheet} if self.spreadsheet else {"workbook": self.workbook}
@@ -111,7 +112,7 @@ class WarehouseToSheetOperator(HeadwaterOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        from headwater.config import spreadsheet_key
+        from headwater.outputs_config import spreadsheet_key
 
         self.sql = self.check("sql", sql, check_query)
         self.spreadsheet = self.check("spreadsheet", spreadsheet, spreadsheet_key)
@@ -123,7 +124,7 @@ class WarehouseToSheetOperator(HeadwaterOperator):
 
     def run(self, context: Context) -> dict[str, Any]:
         from headwater.airflow.connections import sheets_client
-        from headwater.config import spreadsheet_key
+        from headwater.outputs_config import spreadsheet_key
         from headwater.sinks.sheet_writer import write_rows_to_sheet
         from headwater.sources.sheets import WRITE_SCOPES
 

@@ -67,16 +67,25 @@ class SqlToLakeOperator(HeadwaterOperator):
     def run(self, context: Context) -> str:
         from headwater.airflow.connections import get_connection, sql_source_from_connection
         from headwater.errors import SourceError
-        from headwater.export import ExportOptions, export_query_to_lake
         from headwater.identifiers import TableName
-        from headwater.incremental import plan_export, read_watermark, watermark_uri
 
         target = TableName.parse(str(self.target))  # checked again: it may have been templated
         table = TableName.parse(self.table) if self.table else None
         conn = get_connection(self.conn_id)
+        if conn is None and self.conn_id == self.warehouse_conn_id:  # the embedded warehouse itself
+            with self.warehouse().exclusive():  # DuckDB: not while a load or dbt writes the file
+                from headwater.settings import default_duckdb_path
+                from headwater.sources.sql import DuckDBSource
+
+                return self._export(context, target, table, DuckDBSource(str(default_duckdb_path())), None)
         if conn is None:
             raise SourceError(f"{target}: the source Connection {self.conn_id!r} is not defined")
-        source = sql_source_from_connection(conn)
+        return self._export(context, target, table, sql_source_from_connection(conn), conn)
+
+    def _export(self, context: Context, target: Any, table: Any, source: Any, conn: Any) -> str:
+        from headwater.export import ExportOptions, export_query_to_lake
+        from headwater.incremental import plan_export, read_watermark, watermark_uri
+
         lake = self.lake()
         when = logical_date_of(context)
         watermark = None
@@ -92,7 +101,7 @@ class SqlToLakeOperator(HeadwaterOperator):
         )
         self.log.info("exporting %s from %s: %s", target, source.label, window.description)
         prefix = lake.run_prefix(target, when, context["run_id"])
-        if (conn.conn_type or "").lower() == "redshift":
+        if conn is not None and (conn.conn_type or "").lower() == "redshift":
             result = self._unload(conn, source, window.query, window.params, lake, prefix, when, context["run_id"])
         else:
             result = export_query_to_lake(

@@ -63,6 +63,7 @@ class LakeToWarehouseOperator(HeadwaterOperator):
         from headwater.identifiers import validate_identifier
         from headwater.parts import read_manifest
         from headwater.pipeline import batch_of
+        from headwater.table_versions import record_load
 
         if not self.manifest_uri:
             raise LakeError(f"task {self.task_id!r}: no manifest URI (did the upstream export run?)")
@@ -84,7 +85,22 @@ class LakeToWarehouseOperator(HeadwaterOperator):
         output = warehouse_dataset(warehouse, manifest.target)
         output.columns, output.rows = manifest.typed_columns, result.rows
         self._outputs = [output]
-        return asdict(result)
+        record = record_load(
+            lake,
+            self.warehouse_conn_id,
+            manifest,
+            self.load,
+            logical_date=logical_date_of(context).isoformat(),
+            run_id=context["run_id"],
+            dag_id=self.dag_id,
+        )
+        self.log.info(
+            "%s: version %s (%s)", manifest.target, record.version, "changed" if record.changed else "unchanged"
+        )
+        extra = {"rows": result.rows, "version": record.version, "changed": record.changed, "method": self.load}
+        for outlet in self.outlets:  # the Asset event says what this load did
+            context["outlet_events"][outlet].extra = extra
+        return {**asdict(result), "table": manifest.target, **extra}
 
 
 class RowCountCheckOperator(LakeToWarehouseOperator):

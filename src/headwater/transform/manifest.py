@@ -7,6 +7,7 @@ is stale: it is refused with the command that rebuilds it, never silently used.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ class DbtProject:
     profile: str
     manifest_path: Path
     nodes: dict[str, DbtNode] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # the relations its sources read, as schema.table
+    checksum: str = ""  # of its models, seeds, snapshots, tests, sources and macros as the manifest has them
 
     def executable(self) -> list[DbtNode]:
         return [n for n in self.nodes.values() if n.resource_type in EXECUTABLE and not n.ephemeral]
@@ -137,7 +140,38 @@ def load_project(project_dir: str | Path) -> DbtProject:
         profile=str(project.get("profile") or project["name"]),
         manifest_path=manifest_path,
         nodes=nodes_from_manifest(manifest, str(project["name"]), manifest_path),
+        sources=source_relations(manifest),
+        checksum=project_checksum(manifest, str(project["name"])),
     )
+
+
+def source_relations(manifest: dict[str, Any]) -> list[str]:
+    """``schema.table`` of every source the project declares (those of its packages too: they are read)."""
+    found = set()
+    for entry in (manifest.get("sources") or {}).values():
+        if not isinstance(entry, dict):
+            continue
+        schema, table = entry.get("schema"), entry.get("identifier") or entry.get("name")
+        if schema and table:
+            found.add(f"{schema}.{table}".lower())
+    return sorted(found)
+
+
+def project_checksum(manifest: dict[str, Any], package: str) -> str:
+    """A hash of the project's definition: a change to any model, test, seed, snapshot, source or macro moves it."""
+    items = []
+    for group in ("nodes", "sources", "unit_tests"):
+        for uid, entry in sorted((manifest.get(group) or {}).items()):
+            if not isinstance(entry, dict):
+                continue
+            raw = entry.get("checksum")
+            checksum = str(raw.get("checksum") if isinstance(raw, dict) else raw or "")
+            config = json.dumps(entry.get("config") or {}, sort_keys=True, default=str)
+            items.append(f"{uid}|{checksum}|{hashlib.sha256(config.encode()).hexdigest()}")
+    for uid, entry in sorted((manifest.get("macros") or {}).items()):
+        if isinstance(entry, dict) and entry.get("package_name") == package:
+            items.append(f"{uid}|{hashlib.sha256(str(entry.get('macro_sql') or '').encode()).hexdigest()}")
+    return hashlib.sha256("\n".join(items).encode()).hexdigest()
 
 
 def nodes_from_manifest(manifest: dict[str, Any], package: str, where: Path | str) -> dict[str, DbtNode]:
