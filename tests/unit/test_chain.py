@@ -74,9 +74,7 @@ def test_a_valid_chain_loads(tmp_path: Path) -> None:
         ({"a": "    after: [{pipeline: b, mode: poke}]\n", "b": ""}, "pipelines.a.after.0.mode"),
     ],
 )
-def test_bad_links_are_config_errors_naming_the_entry(
-    tmp_path: Path, pipelines: dict[str, str], expected: str
-) -> None:
+def test_bad_links_are_config_errors_naming_the_entry(tmp_path: Path, pipelines: dict[str, str], expected: str) -> None:
     message = problems(tmp_path, pipelines)
     assert expected.replace(".0.", "[0].") in message.replace(".0.", "[0]."), message
     assert str(tmp_path / "pipelines.yaml") in message
