@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # Airflow's schedule presets that are not a fixed cadence: no logical date to line up with.
 _NOT_CADENCE = ("@once", "@continuous")
+MIN_RESCHEDULE_SECONDS = 30
 _PRESETS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -40,6 +41,16 @@ class Wait(BaseModel):
     @classmethod
     def _from_name(cls, value: Any) -> Any:
         return {"pipeline": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _poke(self) -> Wait:
+        if self.mode == "reschedule" and self.poke_seconds < MIN_RESCHEDULE_SECONDS:
+            raise ValueError(
+                f"poke_seconds {self.poke_seconds:g} is below {MIN_RESCHEDULE_SECONDS} s: a reschedule-mode wait "
+                "due again before the scheduler has seen its worker exit is failed by Airflow 3.3; use "
+                "mode: deferrable for shorter looks"
+            )
+        return self
 
 
 class _Pipeline(Protocol):

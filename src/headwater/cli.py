@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from headwater.cli_chain import chain
 from headwater.errors import HeadwaterError
 from headwater.export_endpoints import lake_for_destination, source_from_argument
 from headwater.local_airflow import load_dag, migrate, one_line, prepare_env, run_lock
@@ -29,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+app.command(name="chain")(chain)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one unbroken line per error, for logs and grep
 ConfigOption = Annotated[
@@ -67,7 +69,14 @@ def validate(config: ConfigOption = None) -> None:
             table.add_row(name, schedule, summary.table, "SELECT", "", "summary")
         for item in pipeline.sheet_exports:
             table.add_row(name, schedule, f"sheet tab {item.tab}", "query", "", "write-back")
+        for export in pipeline.exports:
+            table.add_row(name, schedule, f"lake {export.target}", "query", "", export.format)
     console.print(table)
+    for name, pipeline in loaded.config.pipelines.items():
+        for wait in pipeline.after:
+            console.print(f"{name} waits for {wait.pipeline} ({wait.mode}, up to {wait.timeout_minutes:g} min)")
+        for target in pipeline.triggers:
+            console.print(f"{name} triggers {target} (same logical date)")
 
 
 @app.command()

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 
 LINKS_ENV = "HEADWATER_LINKS"  # "off": DAGs without their waits and triggers (``headwater run``: one pipeline alone)
+SCHEDULES_ENV = "HEADWATER_SCHEDULES"  # "off": DAGs start only when triggered (``headwater chain``'s own Airflow)
 
 
 def build_dags(config_path: str | Path | None = None, links: bool | None = None) -> dict[str, DAG]:
@@ -53,7 +54,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool =
         dag_id=name,
         description=pipeline.description
         or f"sources -> lake -> warehouse ({len(pipeline.sheets) + len(pipeline.tables)} tables)",
-        schedule=pipeline.schedule,
+        schedule=pipeline.schedule if os.environ.get(SCHEDULES_ENV, "on") != "off" else None,
         start_date=datetime(start.year, start.month, start.day, tzinfo=UTC),
         catchup=pipeline.catchup,
         max_active_runs=1,

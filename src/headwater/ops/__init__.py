@@ -1,0 +1,1 @@
+"""Operating headwater: local Airflow components, the REST API, running the chain."""

@@ -1,0 +1,204 @@
+"""Airflow's own components as local child processes: api-server, scheduler, dag-processor and triggerer
+over one AIRFLOW_HOME (SQLite, LocalExecutor), each in its own process group so stopping them leaves
+nothing behind, on success, on failure and on Ctrl-C.
+
+The demo and the end-to-end tests use it; it is the one-machine shape of a deployment, not a server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from headwater.errors import HeadwaterError
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LocalCluster:
+    """The four components over ``home``; ``start()`` returns once the API answers and every DAG is parsed."""
+
+    home: Path  # AIRFLOW_HOME; also holds the components' logs under cluster-logs/
+    dags_folder: Path
+    env: Mapping[str, str] = field(default_factory=dict)  # HEADWATER_CONFIG, HEADWATER_HOME...
+    port: int = 0
+    parallelism: int = 4
+    username: str = "admin"
+    password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _logs: list[IO[bytes]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "cluster-logs"
+
+    def environment(self) -> dict[str, str]:
+        """The settings every component shares; the JWT secret lives only in these processes' memory."""
+        if not self.port:
+            self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        env.update(self.env)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
+                # four processes share one SQLite file: wait for its lock instead of failing after 5 s
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.home / 'airflow.db'}?timeout=60",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__CORE__AUTH_MANAGER": (
+                    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+                ),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.username}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__EXPOSE_CONFIG": "False",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__API_AUTH__JWT_SECRET": self._secret("jwt"),
+                "AIRFLOW__API__SECRET_KEY": self._secret("api"),
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+            }
+        )
+        return env
+
+    _secrets: dict[str, str] = field(default_factory=dict)
+
+    def _secret(self, name: str) -> str:
+        return self._secrets.setdefault(name, secrets.token_urlsafe(32))
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.home / "simple_auth_manager_passwords.json"
+
+    def start(self, timeout: float = 180) -> None:
+        """Migrate the metadata DB, start the components, wait for the API and the DAGs."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.passwords_file.write_text(json.dumps({self.username: self.password}))
+        self.passwords_file.chmod(0o600)
+        env = self.environment()
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        migrate = subprocess.run(  # noqa: S603 - our own venv's airflow, fixed arguments
+            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+        if migrate.returncode != 0:
+            tail = (migrate.stderr or migrate.stdout).strip().splitlines()[-3:]
+            raise HeadwaterError("airflow db migrate failed: " + " | ".join(tail))
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers stop blocking the writer
+        try:
+            for component in COMPONENTS:
+                args = [airflow, component] + (["--port", str(self.port)] if component == "api-server" else [])
+                log = (self.log_dir / f"{component}.log").open("ab")
+                self._logs.append(log)
+                self.processes[component] = subprocess.Popen(  # noqa: S603 - our own venv's airflow
+                    args,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            self._wait_until_up(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_until_up(self, timeout: float) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                health = httpx.get(f"{self.url}/api/v2/monitor/health", timeout=5).json()
+                states = [health.get(k, {}).get("status") for k in ("metadatabase", "scheduler", "triggerer")]
+                if all(s == "healthy" for s in states):
+                    return
+            time.sleep(1)
+        raise HeadwaterError(f"Airflow did not become healthy within {timeout:.0f} s (logs in {self.log_dir})")
+
+    def check_alive(self) -> None:
+        """Raise naming the component that exited, with the end of its log."""
+        for component, process in self.processes.items():
+            if process.poll() is not None:
+                log = (self.log_dir / f"{component}.log").read_text(errors="replace").strip().splitlines()
+                raise HeadwaterError(
+                    f"airflow {component} exited with status {process.returncode}: "
+                    + " | ".join(log[-3:])
+                    + f" (log: {self.log_dir / (component + '.log')})"
+                )
+
+    def stop(self, grace: float = 20) -> None:
+        """SIGTERM every process group, SIGKILL what is left after ``grace`` seconds; idempotent."""
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        for process in self.processes.values():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)  # the group: LocalExecutor workers and task runners too
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=5)
+        self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    def __enter__(self) -> LocalCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt like SIGINT does, so ``finally`` blocks stop the components."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
