@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo test lint coverage mutation bench airflow-ui clean
+.PHONY: demo demo-down test lint coverage mutation bench airflow-ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -18,19 +18,20 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --quiet --compile-bytecode
 	touch $@
 
-demo: $(VENV)/.synced  ## load the demo pipelines into the local DuckDB warehouse, build the dbt project, show the results
+demo: $(VENV)/.synced  ## the chain under Airflow's own scheduler, then one pipeline at a time in-process; KEEP_UI=1 leaves the UI up
 	$(VENV)/bin/headwater validate
-	$(VENV)/bin/headwater init
-	$(VENV)/bin/headwater run sample_sheets --logical-date 2026-01-05
-	$(VENV)/bin/headwater run exchange_rates --logical-date 2026-01-05
-	$(VENV)/bin/headwater run transform --logical-date 2026-01-05
+	$(VENV)/bin/headwater chain --logical-date 2026-01-05T10:00 $(if $(KEEP_UI),--keep-ui)
 	$(VENV)/bin/headwater run crm_updates --logical-date 2026-01-06
-	$(VENV)/bin/headwater run transform --logical-date 2026-01-06
+	$(VENV)/bin/headwater run transform --logical-date 2026-01-06T09:00  # raw.customers changed: dbt builds
+	$(VENV)/bin/headwater run transform --logical-date 2026-01-07T09:00  # nothing changed since: dbt is skipped
 	$(VENV)/bin/headwater tables
 	$(VENV)/bin/headwater query "SELECT 'marts.fct_daily_revenue' AS mart, count(*) AS row_count FROM marts.fct_daily_revenue \
 	  UNION ALL SELECT 'marts.dim_customers', count(*) FROM marts.dim_customers"
 	$(VENV)/bin/headwater query "SELECT customer_id, city, is_vip, dbt_valid_from, dbt_valid_to \
 	  FROM snapshots.customers_snapshot WHERE customer_id = 7 ORDER BY dbt_valid_from"
+
+demo-down: $(VENV)/.synced  ## stop the Airflow that `make demo KEEP_UI=1` left up
+	$(VENV)/bin/headwater chain --stop
 
 test: $(VENV)/.synced  ## the whole test suite (services skip with a reason unless HEADWATER_REQUIRE_SERVICES=1)
 	$(VENV)/bin/pytest

@@ -190,9 +190,11 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
                 results[row.task_id] = XComModel.deserialize_value(row)
             elif isinstance(value := XComModel.deserialize_value(row), dict) and "nodes" in value:
                 dbt_nodes += value["nodes"]
-        failed = [
-            ti.task_id for ti in dag_run.get_task_instances(session=session) if ti.state not in ("success", "skipped")
-        ]
+        instances = {
+            ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in dag_run.get_task_instances(session=session)
+        }
+        failed = [task for task, state in instances.items() if state not in ("success", "skipped")]
+        exports = {row.task_id: XComModel.deserialize_value(row) for row in rows if row.task_id.startswith("export__")}
     table = Table(title=f"{dag.dag_id} run {dag_run.run_id} ({dag_run.state})")
     for column, justify in (
         ("table", "left"),
@@ -212,8 +214,13 @@ def _report(dag: Any, dag_run: Any, seconds: float, failures: dict[str, str]) ->
             f"{result['table_rows']:,}",
             f"{result['seconds']:.2f}",
         )
-    if results or not dbt_nodes:
+    if results or not (dbt_nodes or exports or "inputs_unchanged" in instances):
         console.print(table)
+    if instances.get("inputs_unchanged") == "success":
+        console.print("dbt: skipped, no input table changed since the last build")
+    for task, uri in sorted(exports.items()):
+        if isinstance(uri, str) and uri.endswith("_manifest.json"):
+            console.print(f"{task.removeprefix('export__')}: {uri}", soft_wrap=True)
     if dbt_nodes:
         counts: dict[tuple[str, str], int] = {}
         for node in dbt_nodes:

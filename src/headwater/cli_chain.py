@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -33,6 +32,7 @@ def chain(
         bool, typer.Option("--keep-ui", help="leave Airflow running afterwards; print URL and login")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for the whole chain")] = 900,
+    stop: Annotated[bool, typer.Option("--stop", help="stop the Airflow a --keep-ui run left up, and exit")] = False,
     schedules: Annotated[
         bool, typer.Option(help="let the scheduler also start the DAGs' own scheduled runs (the latest tick of each)")
     ] = False,
@@ -42,9 +42,16 @@ def chain(
     from headwater.cli import _parse_date, _refresh_dbt_manifests
     from headwater.config import load_config
     from headwater.local_airflow import PACKAGE_DAGS, prepare_env
-    from headwater.ops.local_cluster import LocalCluster, interrupts_as_exceptions
+    from headwater.ops.local_cluster import LocalCluster, interrupts_as_exceptions, stop_detached
 
     prepare_env(config)
+    home = Path(os.environ["HEADWATER_HOME"]) / "scheduler"
+    stopped = stop_detached(home)
+    if stop:
+        console.print(f"stopped: {', '.join(stopped)}" if stopped else "no Airflow of `headwater chain` was running")
+        return
+    if stopped:
+        errors.print(f"stopped the Airflow a previous --keep-ui run left up ({', '.join(stopped)})")
     try:
         when = _parse_date(logical_date)
         loaded = load_config(os.environ["HEADWATER_CONFIG"])
@@ -52,7 +59,6 @@ def chain(
     except (HeadwaterError, ValueError) as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None
-    home = Path(os.environ["HEADWATER_HOME"]) / "scheduler"
     dags = Path(os.environ.get("AIRFLOW__CORE__DAGS_FOLDER") or PACKAGE_DAGS)
     cluster = LocalCluster(
         home=home,
@@ -68,20 +74,19 @@ def chain(
             errors.print(f"Airflow is up at {cluster.url}; triggering the chain for {when.isoformat()}")
             ok = _run(cluster, loaded, when, timeout)
             if keep_ui:
-                console.print(f"Airflow UI: {cluster.url}  (user {cluster.username}, password {cluster.password})")
-                console.print("Ctrl-C stops it.")
-                while True:
-                    cluster.check_alive()
-                    time.sleep(2)
-    except KeyboardInterrupt:
+                cluster.detach()
+                console.print(f"Airflow UI: {cluster.url}  user {cluster.username}  password {cluster.password}")
+                console.print("stop it with: headwater chain --stop   (or make demo-down)", soft_wrap=True)
+    except KeyboardInterrupt as exc:
         errors.print("interrupted: stopping Airflow")
         cluster.stop()
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if str(exc) == "SIGTERM" else 130) from None
     except HeadwaterError as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}")
     finally:
-        cluster.stop()
-        cluster.passwords_file.unlink(missing_ok=True)
+        if cluster.processes:  # not detached
+            cluster.stop()
+            cluster.passwords_file.unlink(missing_ok=True)
     if not ok:
         raise typer.Exit(1)
 

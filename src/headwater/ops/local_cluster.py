@@ -89,6 +89,9 @@ class LocalCluster:
                 "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
                 "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.home / "logs"),
+                # the log servers default to 8793/8794 on every interface: two clusters would collide
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port("worker_logs")),
+                "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._port("trigger_logs")),
             }
         )
         return env
@@ -96,7 +99,12 @@ class LocalCluster:
     _secrets: dict[str, str] = field(default_factory=dict)
 
     def _secret(self, name: str) -> str:
-        return self._secrets.setdefault(name, secrets.token_urlsafe(32))
+        return self._secrets.setdefault(name, secrets.token_urlsafe(64))  # JWT keys under 64 bytes are refused
+
+    _ports: dict[str, int] = field(default_factory=dict)
+
+    def _port(self, name: str) -> int:
+        return self._ports.setdefault(name, free_port())
 
     @property
     def passwords_file(self) -> Path:
@@ -164,7 +172,12 @@ class LocalCluster:
                 )
 
     def stop(self, grace: float = 20) -> None:
-        """SIGTERM every process group, SIGKILL what is left after ``grace`` seconds; idempotent."""
+        """SIGTERM every component, SIGKILL what is left of their sessions after ``grace`` seconds; idempotent.
+
+        Task processes get process groups of their own but stay in their component's session, so the
+        kill goes by session: nothing the components started survives them.
+        """
+        sessions = [p.pid for p in self.processes.values()]
         for process in self.processes.values():
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -172,11 +185,22 @@ class LocalCluster:
         for process in self.processes.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        kill_sessions(sessions)
         for process in self.processes.values():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)  # the group: LocalExecutor workers and task runners too
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=5)
+        self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "cluster.pids"
+
+    def detach(self) -> None:
+        """Leave the components running after this program exits; ``stop_detached`` ends them later."""
+        self.pid_file.write_text(json.dumps({name: p.pid for name, p in self.processes.items()}))
         self.processes.clear()
         for log in self._logs:
             log.close()
@@ -188,6 +212,45 @@ class LocalCluster:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def session_pids(sessions: list[int]) -> list[int]:
+    """Every live process whose session is one of ``sessions`` (their leaders included)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+            if os.getsid(process.pid) in sessions:
+                found.append(process.pid)
+    return found
+
+
+def kill_sessions(sessions: list[int]) -> None:
+    for pid in session_pids(sessions):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_detached(home: Path, grace: float = 20) -> list[str]:
+    """Stop the components a detached cluster left running, and their sessions; the names stopped."""
+    pid_file = home / "cluster.pids"
+    try:
+        pids: dict[str, int] = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        return []
+    alive = set(session_pids(list(pids.values())))
+    stopped = [name for name, pid in pids.items() if pid in alive]
+    for pid in pids.values():
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and session_pids(list(pids.values())):
+        time.sleep(0.2)
+    kill_sessions(list(pids.values()))
+    pid_file.unlink(missing_ok=True)
+    (home / "simple_auth_manager_passwords.json").unlink(missing_ok=True)
+    return stopped
 
 
 @contextlib.contextmanager
