@@ -25,6 +25,7 @@ os.environ["AIRFLOW_HOME"] = str(TEST_HOME / "airflow")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+os.environ["HEADWATER_LINKS"] = "off"  # dag.test runs one pipeline alone; the scheduler tests turn links on
 for name in list(os.environ):
     if name.startswith(("AIRFLOW_CONN_", "HEADWATER_CONFIG", "HEADWATER_LAKE_URL")):
         del os.environ[name]

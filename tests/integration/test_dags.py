@@ -25,7 +25,7 @@ def dagbag(monkeypatch: pytest.MonkeyPatch, config: Path | None = None):  # type
 def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch, demo_dbt_manifest: Path) -> None:
     bag = dagbag(monkeypatch)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"sample_sheets", "exchange_rates", "crm_updates", "transform"}
+    assert set(bag.dag_ids) == {"sample_sheets", "exchange_rates", "crm_updates", "transform", "daily_report"}
     dag = bag.dags["sample_sheets"]
     assert dag.max_active_runs == 1 and "headwater" in dag.tags and dag.doc_md.startswith("# sample_sheets")
     assert {t.task_id for t in dag.tasks} == {
@@ -39,6 +39,48 @@ def test_dags_folder_imports_cleanly(monkeypatch: pytest.MonkeyPatch, demo_dbt_m
     assert dag.get_task("load__raw__orders").downstream_task_ids == {"check__raw__orders"}
     assert dag.get_task("check__raw__orders").upstream_task_ids == {"extract_sample_workbook", "load__raw__orders"}
     assert {t.retries for t in dag.tasks} == {2}
+
+
+def test_links_become_triggers_waits_branches_gates_and_assets(
+    monkeypatch: pytest.MonkeyPatch, demo_dbt_manifest: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.setenv("HEADWATER_LINKS", "on")
+    bag = dagbag(monkeypatch)
+    assert bag.import_errors == {}
+    ingest = bag.dags["sample_sheets"]
+    trigger = ingest.get_task("trigger__transform")
+    assert trigger.upstream_task_ids == {"check__raw__orders", "check__raw__customers", "check__raw__products"}
+    assert trigger.trigger_dag_id == "transform" and trigger.reset_dag_run and trigger.trigger_rule == "none_failed"
+    load = ingest.get_task("load__raw__orders")
+    assert [a.uri for a in load.outlets] == ["x-headwater://headwater_warehouse/raw.orders"]
+
+    transform = bag.dags["transform"]
+    assert transform.schedule is None  # started by sample_sheets' trigger
+    wait = transform.get_task("wait_for__exchange_rates")
+    assert wait.upstream_task_ids == set() and wait.mode == "reschedule" and wait.poke_interval == 30
+    assert wait.external_dag_id == "exchange_rates" and wait.external_task_id is None
+    assert wait.failed_states == ["failed"] and wait.timeout == 3600 and wait.retries == 0
+    # @daily upstream: the 09:00 run waits for 00:00 of the same day
+    assert wait.execution_date_fn(datetime(2026, 1, 5, 9, tzinfo=UTC)) == datetime(2026, 1, 5, tzinfo=UTC)
+    assert transform.get_task("inputs_changed").upstream_task_ids == {"wait_for__exchange_rates"}
+    assert transform.get_task("inputs_changed").downstream_task_ids == {"build_needed", "inputs_unchanged"}
+    assert transform.get_task("dbt.source_freshness").upstream_task_ids == {"build_needed"}
+    assert "dbt.snapshot__customers_snapshot" in transform.get_task("record_inputs").upstream_task_ids
+
+    report = bag.dags["daily_report"]
+    sensor = report.get_task("wait_for__transform")
+    assert sensor.deferrable and sensor.poke_interval == 5
+    # transform has no schedule of its own: its dates are sample_sheets' 09:00 ticks
+    assert sensor.execution_date_fn(datetime(2026, 1, 5, 10, tzinfo=UTC)) == datetime(2026, 1, 5, 9, tzinfo=UTC)
+    assert report.get_task("latest_only").upstream_task_ids == {"wait_for__transform"}
+    assert report.get_task("export__daily_revenue").upstream_task_ids == {"latest_only"}
+
+    monkeypatch.setenv("HEADWATER_LINKS", "off")  # headwater run: one pipeline alone
+    alone = dagbag(monkeypatch)
+    assert "trigger__transform" not in alone.dags["sample_sheets"].task_ids
+    assert "wait_for__exchange_rates" not in alone.dags["transform"].task_ids
 
 
 def test_the_dbt_project_is_one_task_per_node_with_its_tests_right_after(
@@ -103,4 +145,4 @@ print(len(bag.dags))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().endswith("4")
+    assert out.stdout.strip().endswith("5")

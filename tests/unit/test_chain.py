@@ -37,7 +37,8 @@ def test_a_valid_chain_loads(tmp_path: Path) -> None:
                 "ingest": '    schedule: "0 9 * * *"\n    triggers: [transform]\n',
                 "rates": "    schedule: '@daily'\n",
                 "transform": "    after: [rates]\n",
-                "report": "    schedule: 0 10 * * *\n    after: [{pipeline: transform, poke_seconds: 5, mode: deferrable}]\n",
+                "report": "    schedule: 0 10 * * *\n"
+                "    after: [{pipeline: transform, poke_seconds: 5, mode: deferrable}]\n",
             },
         )
     )

@@ -36,7 +36,14 @@ log = logging.getLogger(__name__)
 
 
 LINKS_ENV = "HEADWATER_LINKS"  # "off": DAGs without their waits and triggers (``headwater run``: one pipeline alone)
-SCHEDULES_ENV = "HEADWATER_SCHEDULES"  # "off": DAGs start only when triggered (``headwater chain``'s own Airflow)
+SCHEDULES_ENV = "HEADWATER_SCHEDULES"  # "off", or the pipelines keeping theirs: the rest start only when triggered
+
+
+def _keeps_schedule(name: str) -> bool:
+    setting = os.environ.get(SCHEDULES_ENV, "on").strip()
+    if setting in ("on", ""):
+        return True
+    return name in {p.strip() for p in setting.split(",")} if setting != "off" else False
 
 
 def build_dags(config_path: str | Path | None = None, links: bool | None = None) -> dict[str, DAG]:
@@ -54,7 +61,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool =
         dag_id=name,
         description=pipeline.description
         or f"sources -> lake -> warehouse ({len(pipeline.sheets) + len(pipeline.tables)} tables)",
-        schedule=pipeline.schedule if os.environ.get(SCHEDULES_ENV, "on") != "off" else None,
+        schedule=pipeline.schedule if _keeps_schedule(name) else None,
         start_date=datetime(start.year, start.month, start.day, tzinfo=UTC),
         catchup=pipeline.catchup,
         max_active_runs=1,
