@@ -85,10 +85,16 @@ pipelines:
     schedule: "@daily"
     start_date: 2026-01-01
     retries: 0
+    triggers: [daily_export]
     sheets:
       - {workbook: items.csv, table: raw.daily_items, load: append}
     exports:
       - {name: daily_items, query: "SELECT count(*) AS n FROM raw.daily_items"}
+  daily_export:
+    schedule: null
+    retries: 0
+    exports:
+      - {name: daily_copy, query: "SELECT count(*) AS n FROM raw.daily_items"}
 """
 
 DBT_PROJECT = {
@@ -296,7 +302,10 @@ def test_an_upstream_failure_stops_the_chain_with_a_clear_reason(chain: dict[str
     assert report_states["wait_for__bad_ingest"] == "failed" and report_states["export__never"] == "upstream_failed"
     logs = chain["cluster"].home / "logs" / "dag_id=bad_report"
     text = "\n".join(p.read_text(errors="replace") for p in logs.rglob("*.log"))
-    assert "bad_ingest" in text and "failed" in text.lower()
+    assert (
+        "waiting for pipeline 'bad_ingest' (its run at 2026-01-05T09:00:00+00:00): that run failed, "
+        "so this run stops here" in text
+    )
 
 
 def test_backfill_runs_each_date_in_turn_and_skips_stale_exports(chain: dict[str, Any]) -> None:
@@ -313,11 +322,22 @@ def test_backfill_runs_each_date_in_turn_and_skips_stale_exports(chain: dict[str
     assert all(str(r.state.value) == "success" for r in runs)
     for before, after in itertools.pairwise(runs):
         assert after.start_date >= before.end_date  # one at a time
-    for run in runs:
+    for run, day in zip(runs, days, strict=True):
         run_states = states(api, "daily", run.dag_run_id)
         assert run_states["load__raw__daily_items"] == "success"
         assert run_states["export__daily_items"] == "skipped"  # latest only: a backfill exports nothing
-        record = api.xcom("daily", run.dag_run_id, "load__raw__daily_items")
-        assert record["rows"] == 2
+        assert api.xcom("daily", run.dag_run_id, "load__raw__daily_items")["rows"] == 2
+        triggered = wait_run(api, "daily_export", day)  # triggered by a backfill run: stale too
+        assert str(triggered.run_type.value) == "operator_triggered"
+        assert triggered.conf["headwater"]["root_run_type"] == "backfill"
+        assert states(api, "daily_export", triggered.dag_run_id)["export__daily_copy"] == "skipped"
     staged = {p.name for p in (chain["home"] / "lake" / "raw" / "daily_items").iterdir()}
     assert {d.strftime("%Y-%m-%d") for d in days} <= staged  # each run staged under its own date
+
+    # the scheduler's own latest run of the same DAG (its schedule is on here) does export, and so does
+    # the run it triggers
+    [latest] = [r for r in api.runs("daily") if str(r.run_type.value) == "scheduled"]
+    latest = wait_run(api, "daily", latest.logical_date)
+    assert states(api, "daily", latest.dag_run_id)["export__daily_items"] == "success"
+    follower = wait_run(api, "daily_export", latest.logical_date)
+    assert states(api, "daily_export", follower.dag_run_id)["export__daily_copy"] == "success"

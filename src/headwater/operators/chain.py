@@ -7,7 +7,8 @@ LatestOnlyOperator); the decisions are in ``headwater.chain`` and ``headwater.ta
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -88,7 +89,7 @@ def wait_for_pipeline(
     this run's logical date. Reschedule mode frees the worker slot between looks; deferrable hands the
     wait to the triggerer. A failed upstream run fails the wait at once; otherwise it fails on timeout.
     """
-    return ExternalTaskSensor(
+    return PipelineWaitSensor(
         task_id=task_id,
         external_dag_id=pipeline,
         external_task_id=None,
@@ -104,6 +105,37 @@ def wait_for_pipeline(
         doc_md=f"Waits for `{pipeline}`'s run at the aligned logical date (schedule {schedule or 'none'}).",
         **kwargs,
     )
+
+
+class PipelineWaitSensor(ExternalTaskSensor):
+    """ExternalTaskSensor whose failures say which pipeline run it waited for and what became of it."""
+
+    def execute(self, context: Context) -> None:
+        with self._explained(context):
+            super().execute(context)
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> None:
+        with self._explained(context):
+            super().execute_complete(context, event)
+
+    @contextlib.contextmanager
+    def _explained(self, context: Context) -> Iterator[None]:
+        from airflow.providers.standard.exceptions import ExternalDagFailedError, ExternalDagNotFoundError
+        from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
+
+        waited_for = ", ".join(d.isoformat() for d in self._get_dttm_filter(context))
+        what = f"waiting for pipeline {self.external_dag_id!r} (its run at {waited_for})"
+        try:
+            yield
+        except ExternalDagFailedError:
+            raise AirflowFailException(f"{what}: that run failed, so this run stops here") from None
+        except ExternalDagNotFoundError:
+            raise AirflowFailException(f"{what}: no DAG {self.external_dag_id!r} in Airflow") from None
+        except AirflowSensorTimeout:
+            raise AirflowFailException(
+                f"{what}: it did not succeed within {self.timeout / 60:g} min (never started, still running, "
+                "or at another logical date); this run stops here"
+            ) from None
 
 
 class _Aligner:
