@@ -97,7 +97,7 @@ def _run(cluster: LocalCluster, loaded: LoadedConfig, when: datetime, timeout: f
 
     api = AirflowApi(cluster.url, cluster.username, cluster.password)
     try:
-        reports = run_chain(
+        result = run_chain(
             api,
             loaded,
             when,
@@ -107,6 +107,7 @@ def _run(cluster: LocalCluster, loaded: LoadedConfig, when: datetime, timeout: f
         )
     finally:
         api.close()
+    reports = result.reports
     console.print("the chain's runs, in the order they started:", soft_wrap=True)
     for r in sorted(reports, key=lambda r: (r.started is None, r.started or r.logical_date)):
         seconds = f"{r.seconds:.1f} s" if r.seconds is not None else "-"
@@ -117,13 +118,11 @@ def _run(cluster: LocalCluster, loaded: LoadedConfig, when: datetime, timeout: f
         )
         for line in r.produced + ([r.reason] if r.reason else []):
             console.print(f"      {escape(line)}", soft_wrap=True, highlight=False)
-    started = [r.started for r in reports if r.started]
-    ended = [r.ended for r in reports if r.ended]
-    if started and ended:
-        wall = (max(ended) - min(started)).total_seconds()
-        busy = sum(r.task_seconds for r in reports)
+    if result.latency is not None:
         console.print(
-            f"chain: {wall:.1f} s from the first run's start to the last run's end; {busy:.1f} s of task time"
+            f"chain: last task done {result.latency:.1f} s after the first trigger; "
+            f"{result.task_seconds:.1f} s of task time (waits excluded)",
+            soft_wrap=True,
         )
     sys.stdout.flush()
     return all(r.state == "success" for r in reports)

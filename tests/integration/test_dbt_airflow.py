@@ -113,13 +113,17 @@ def test_a_failing_dbt_test_stops_the_models_downstream_and_keeps_their_tables(
     assert refresh_manifests(load_config(config)) == [tmp_path / "shop_dbt" / "target" / "manifest.json"]
     good = run_dag("shop", datetime(2026, 1, 5, tzinfo=UTC), monkeypatch, config)
     assert good.state == "success"
-    assert set(_task_states(good)) == {
-        "extract_items",
-        "load__landing__items",
-        "check__landing__items",
-        "dbt.run__stg_items",
-        "dbt.test__stg_items",
-        "dbt.run__item_prices",
+    assert _task_states(good) == {
+        "extract_items": "success",
+        "load__landing__items": "success",
+        "check__landing__items": "success",
+        "inputs_changed": "success",  # the first build: nothing recorded yet
+        "build_needed": "success",
+        "inputs_unchanged": "skipped",
+        "dbt.run__stg_items": "success",
+        "dbt.test__stg_items": "success",
+        "dbt.run__item_prices": "success",
+        "record_inputs": "success",
     }
     warehouse = DuckDBWarehouse(hw_home / "warehouse.duckdb")
     built = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
@@ -131,6 +135,8 @@ def test_a_failing_dbt_test_stops_the_models_downstream_and_keeps_their_tables(
     assert bad.state == "failed"
     assert states["dbt.run__stg_items"] == "success" and states["dbt.test__stg_items"] == "failed"
     assert states["dbt.run__item_prices"] == "upstream_failed"
+    assert states["build_needed"] == "success"  # landing.items changed
+    assert states["record_inputs"] == "upstream_failed"  # a failed build is not remembered: the next run builds
     after = _query(warehouse, "SELECT item_id, price_with_tax FROM shop.item_prices ORDER BY item_id")
     assert after == built  # the mart downstream of the failed test was not rebuilt
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from headwater.chain import aligned_logical_date
@@ -41,6 +41,22 @@ def chain_dates(loaded: LoadedConfig, when: datetime) -> dict[str, tuple[datetim
 
 
 @dataclass
+class ChainResult:
+    triggered_at: datetime  # when the first root was triggered
+    reports: list[RunReport]
+
+    @property
+    def latency(self) -> float | None:
+        """Seconds from the first trigger to the end of the last run."""
+        ended = [r.ended for r in self.reports if r.ended]
+        return (max(ended) - self.triggered_at).total_seconds() if ended else None
+
+    @property
+    def task_seconds(self) -> float:
+        return sum(r.task_seconds for r in self.reports)
+
+
+@dataclass
 class RunReport:
     pipeline: str
     logical_date: datetime
@@ -63,12 +79,13 @@ def run_chain(
     timeout: float = 900,
     on_change: Callable[[str, str], None] | None = None,
     alive: Callable[[], None] | None = None,
-) -> list[RunReport]:
+) -> ChainResult:
     """Trigger the roots, wait until every run of the chain finished (or cannot start), and describe them."""
     dates = chain_dates(loaded, when)
     if not dates:
         raise HeadwaterError("no pipeline has a schedule: nothing is a root of a chain")
     api.wait_for_dags(list(dates), timeout=min(timeout, 180))
+    triggered_at = datetime.now(UTC)
     for name, (date, by) in dates.items():
         if by is None:
             api.trigger(name, date)
@@ -98,12 +115,12 @@ def run_chain(
             if state in FINISHED:
                 _describe(api, report, run)
         if all(r.state in (*FINISHED, "not run") for r in reports.values()):
-            return list(reports.values())
+            return ChainResult(triggered_at, list(reports.values()))
         if time.monotonic() > deadline:
             for report in reports.values():
                 if report.state not in (*FINISHED, "not run"):
                     report.reason = f"still {report.state} after {timeout:.0f} s"
-            return list(reports.values())
+            return ChainResult(triggered_at, list(reports.values()))
         time.sleep(2)
 
 
