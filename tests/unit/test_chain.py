@@ -118,3 +118,29 @@ def test_schedule_problem() -> None:
     assert schedule_problem("0 9 * * 1-5") is None and schedule_problem("@once") is None
     assert schedule_problem("@daily") is None
     assert "not a cron expression" in (schedule_problem("61 * * * *") or "")
+
+
+def test_the_chain_for_a_date_is_each_root_at_its_own_tick_and_what_it_triggers(tmp_path: Path) -> None:
+    from headwater.ops.chain_run import chain_dates
+
+    loaded = load_config(
+        config(
+            tmp_path,
+            {
+                "ingest": '    schedule: "0 9 * * *"\n    triggers: [transform]\n',
+                "transform": "    triggers: [publish]\n",
+                "publish": "",
+                "rates": "    schedule: '@daily'\n",
+                "report": "    schedule: 0 10 * * *\n    after: [transform]\n",
+                "manual": "",  # neither scheduled nor triggered: not part of a chain
+            },
+        )
+    )
+    when = datetime(2026, 1, 5, 10, 30, tzinfo=UTC)
+    assert chain_dates(loaded, when) == {
+        "ingest": (datetime(2026, 1, 5, 9, tzinfo=UTC), None),
+        "rates": (datetime(2026, 1, 5, tzinfo=UTC), None),
+        "report": (datetime(2026, 1, 5, 10, tzinfo=UTC), None),
+        "transform": (datetime(2026, 1, 5, 9, tzinfo=UTC), "ingest"),
+        "publish": (datetime(2026, 1, 5, 9, tzinfo=UTC), "transform"),
+    }

@@ -43,7 +43,9 @@ def _keeps_schedule(name: str) -> bool:
     setting = os.environ.get(SCHEDULES_ENV, "on").strip()
     if setting in ("on", ""):
         return True
-    return name in {p.strip() for p in setting.split(",")} if setting != "off" else False
+    if setting == "off":
+        return False
+    return name in {p.strip() for p in setting.split(",")}
 
 
 def build_dags(config_path: str | Path | None = None, links: bool | None = None) -> dict[str, DAG]:
