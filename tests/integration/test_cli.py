@@ -20,6 +20,23 @@ def test_validate_lists_the_shipped_config() -> None:
     result = runner.invoke(app, ["validate", "--config", "config/pipelines.yaml"])
     assert result.exit_code == 0, result.output
     assert "raw.orders" in result.output and "upsert" in result.output
+    assert "sample_sheets triggers transform (same logical date)" in result.output
+    assert "transform waits for exchange_rates (reschedule, up to 60 min)" in result.output
+    assert "daily_report waits for transform (deferrable, up to 60 min)" in result.output
+
+
+def test_validate_refuses_a_cycle_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "p.yaml"
+    config.write_text(
+        "pipelines:\n"
+        "  a: {triggers: [b], sheets: [{workbook: a.csv, table: raw.a}]}\n"
+        "  b: {after: [a], triggers: [c], sheets: [{workbook: b.csv, table: raw.b}]}\n"
+        "  c: {sheets: [{workbook: c.csv, table: raw.c}]}\n"
+        "  d: {after: [c], triggers: [a], sheets: [{workbook: d.csv, table: raw.d}]}\n"
+    )
+    result = runner.invoke(app, ["validate", "--config", str(config)])
+    assert result.exit_code == 1
+    assert "the links form a cycle: a -> b -> c -> d -> a" in " ".join(result.output.split())
 
 
 def test_validate_names_the_bad_key(tmp_path: Path) -> None:

@@ -46,6 +46,8 @@ class LocalCluster:
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
+    _secrets: dict[str, str] = field(default_factory=dict)  # JWT and API keys: in these processes' memory only
+    _ports: dict[str, int] = field(default_factory=dict)  # the log servers'
 
     @property
     def url(self) -> str:
@@ -96,12 +98,8 @@ class LocalCluster:
         )
         return env
 
-    _secrets: dict[str, str] = field(default_factory=dict)
-
     def _secret(self, name: str) -> str:
         return self._secrets.setdefault(name, secrets.token_urlsafe(64))  # JWT keys under 64 bytes are refused
-
-    _ports: dict[str, int] = field(default_factory=dict)
 
     def _port(self, name: str) -> int:
         return self._ports.setdefault(name, free_port())
