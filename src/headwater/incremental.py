@@ -15,9 +15,8 @@ from decimal import Decimal
 from typing import Any
 
 from headwater.config import Incremental
-from headwater.errors import LakeError
 from headwater.identifiers import TableName
-from headwater.lake import Lake
+from headwater.lake import Lake, read_json_object
 from headwater.sources.sql import SqlSource
 from headwater.sql_guard import check_single_select
 
@@ -88,12 +87,9 @@ def watermark_uri(lake: Lake, dag_id: str, target: TableName) -> str:
 
 
 def read_watermark(lake: Lake, uri: str) -> str | None:
-    try:
-        data = json.loads(lake.read_bytes(uri))
-    except LakeError as exc:
-        if "not found" in str(exc):
-            return None
-        raise
+    data = read_json_object(lake, uri)
+    if data is None:
+        return None
     value = data.get("value")
     return None if value is None else str(value)
 

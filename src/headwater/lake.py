@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -265,6 +266,21 @@ def s3_transient(exc: BaseException) -> bool:
     if quoted is not None:
         return quoted.group(1) not in _PERMANENT_S3_CODES and quoted.group(1) not in _CLIENT_CODES
     return True  # connection errors, timeouts, a broken pipe mid-upload
+
+
+def read_json_object(lake: Lake, uri: str) -> dict[str, Any] | None:
+    """A small JSON object headwater keeps in the lake (a watermark, a load record), or None when absent."""
+    try:
+        data = json.loads(lake.read_bytes(uri))
+    except LakeError as exc:
+        if "not found" in str(exc):
+            return None
+        raise
+    except ValueError:
+        raise LakeError(f"{uri}: not valid JSON; headwater wrote it, so it was damaged: delete it") from None
+    if not isinstance(data, dict):
+        raise LakeError(f"{uri}: not a JSON object")
+    return data
 
 
 def sha256_file(path: Path) -> str:

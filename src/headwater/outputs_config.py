@@ -19,25 +19,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SheetExport(_Model):
-    """A warehouse query written back into a Google Sheet tab (replacing its contents atomically)."""
+class _QueryOutput(_Model):
+    """A named warehouse query whose result goes somewhere: the name is an identifier, the query one SELECT."""
 
     name: str
     query: str
-    spreadsheet: str
-    tab: str
-    chunk_rows: int = Field(default=5000, ge=1)
-    sheets_conn_id: str | None = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        return validate_identifier(value, "sheet export name")
+        return validate_identifier(value, "output name")
 
     @field_validator("query")
     @classmethod
     def _query(cls, value: str) -> str:
         return check_single_select(value)
+
+
+class SheetExport(_QueryOutput):
+    """A warehouse query written back into a Google Sheet tab (replacing its contents atomically)."""
+
+    spreadsheet: str
+    tab: str
+    chunk_rows: int = Field(default=5000, ge=1)
+    sheets_conn_id: str | None = None
 
     @field_validator("spreadsheet")
     @classmethod
@@ -46,23 +51,11 @@ class SheetExport(_Model):
         return value
 
 
-class LakeExport(_Model):
+class LakeExport(_QueryOutput):
     """A warehouse query streamed into the lake as parts plus a manifest, under ``exports.<name>``."""
 
-    name: str
-    query: str
     format: Literal["csv.gz", "csv.zst", "parquet"] = "csv.gz"
     rows_per_part: int = Field(default=1_000_000, ge=1)
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_identifier(value, "export name")
-
-    @field_validator("query")
-    @classmethod
-    def _query(cls, value: str) -> str:
-        return check_single_select(value)
 
     @property
     def target(self) -> str:

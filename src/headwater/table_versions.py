@@ -15,10 +15,9 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from headwater.errors import LakeError
-from headwater.lake import Lake, slug
+from headwater.lake import Lake, read_json_object, slug
 from headwater.parts.manifest import Manifest
 
 
@@ -83,23 +82,9 @@ def consumer_uri(lake: Lake, warehouse: str, consumer: str) -> str:
     return f"{_root(lake, warehouse)}/consumers/{slug(consumer)}.json"
 
 
-def _read_json(lake: Lake, uri: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(lake.read_bytes(uri))
-    except LakeError as exc:
-        if "not found" in str(exc):
-            return None
-        raise
-    except ValueError:
-        raise LakeError(f"{uri}: not valid JSON; delete it to start the table's history again") from None
-    if not isinstance(data, dict):
-        raise LakeError(f"{uri}: not a JSON object")
-    return data
-
-
 def read_record(lake: Lake, warehouse: str, table: str) -> LoadRecord | None:
     uri = record_uri(lake, warehouse, table)
-    data = _read_json(lake, uri)
+    data = read_json_object(lake, uri)
     if data is None:
         return None
     try:
@@ -147,7 +132,7 @@ def decide(lake: Lake, warehouse: str, consumer: str, tables: list[str], project
     than headwater, so nothing proves it unchanged).
     """
     versions = {t: (r.version if (r := read_record(lake, warehouse, t)) else None) for t in sorted(set(tables))}
-    last = _read_json(lake, consumer_uri(lake, warehouse, consumer))
+    last = read_json_object(lake, consumer_uri(lake, warehouse, consumer))
     reasons: list[str] = []
     if last is None:
         reasons.append(f"{consumer} has not run on this warehouse yet")

@@ -107,7 +107,7 @@ def test_a_damaged_record_is_an_error_naming_it(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path)
     uri = record_uri(lake, "wh", "raw.t")
     lake.write_bytes(uri, b"{not json")
-    with pytest.raises(LakeError, match="not valid JSON"):
+    with pytest.raises(LakeError, match="not valid JSON; headwater wrote it, so it was damaged: delete it"):
         read_record(lake, "wh", "raw.t")
     lake.write_bytes(uri, b'{"table": "raw.t"}')
     with pytest.raises(LakeError, match="not a headwater load record"):
