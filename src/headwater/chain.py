@@ -63,7 +63,7 @@ def chain_problems(pipelines: Mapping[str, _Pipeline]) -> list[str]:
     """Every problem with the links between pipelines, each naming the entry: unknown names, a pipeline
     triggered twice or also on a schedule, waits that cannot line up, and cycles."""
     problems: list[str] = []
-    known = ", ".join(sorted(pipelines)) or "none"
+    known = ", ".join(sorted(pipelines))
     triggered_by: dict[str, str] = {}
     for name, pipeline in pipelines.items():
         for index, target in enumerate(pipeline.triggers):

@@ -52,7 +52,10 @@ def test_a_valid_chain_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("pipelines", "expected"),
     [
-        ({"a": "    triggers: [nope]\n"}, "pipelines.a.triggers[0]: no pipeline named 'nope' (configured: a)"),
+        (
+            {"a": "    triggers: [nope]\n", "b": ""},
+            "pipelines.a.triggers[0]: no pipeline named 'nope' (configured: a, b)",
+        ),
         ({"a": "    after: [nope]\n"}, "pipelines.a.after[0]: no pipeline named 'nope' (configured: a)"),
         ({"a": "    triggers: [a]\n"}, "pipelines.a.triggers[0]: a pipeline cannot trigger itself"),
         ({"a": "    after: [a]\n"}, "pipelines.a.after[0]: a pipeline cannot wait for itself"),
@@ -69,8 +72,24 @@ def test_a_valid_chain_loads(tmp_path: Path) -> None:
             "pipelines: the links form a cycle: a -> b -> c -> a",
         ),
         ({"a": "    after: [b]\n", "b": "    after: [a]\n"}, "the links form a cycle: a -> b -> a"),
-        ({"a": "    schedule: '@once'\n", "b": "    after: [a]\n"}, "pipelines.b.after[0]: 'a' runs on '@once'"),
-        ({"a": "    schedule: every day\n"}, "pipelines.a.schedule: 'every day' is not a cron expression"),
+        (
+            {"a": "    schedule: '@once'\n", "b": "    after: [a]\n"},
+            "pipelines.b.after[0]: 'a' runs on '@once', which has no logical dates to line up with; "
+            "trigger this pipeline from it instead",
+        ),
+        (
+            {"a": "    triggers: [b]\n", "b": "    triggers: [a]\n", "c": "    after: [a]\n"},
+            "pipelines: the links form a cycle: a -> b -> a",  # found, not looped over, with nothing scheduled
+        ),
+        (
+            {"a": "    triggers: [b, x]\n", "b": "    triggers: [a]\n", "x": "", "y": "    after: [x]\n"},
+            "pipelines: the links form a cycle: a -> b -> a",  # x's trigger chain loops above it
+        ),
+        (
+            {"a": "    schedule: every day\n"},
+            "pipelines.a.schedule: 'every day' is not a cron expression or one of @annually, @daily, @hourly, "
+            "@midnight, @monthly, @quarterly, @weekly, @yearly, @once, @continuous",
+        ),
         ({"a": "    after: [{pipeline: a, poke_seconds: 0}]\n"}, "pipelines.a.after.0.poke_seconds"),
         ({"a": "    after: [{pipeline: b, mode: poke}]\n", "b": ""}, "pipelines.a.after.0.mode"),
     ],
@@ -114,9 +133,25 @@ def test_alignment_of_other_timezones_and_naive_dates() -> None:
     assert aligned_logical_date("0 9 * * *", datetime(2026, 1, 5, 12)) == datetime(2026, 1, 5, 9, tzinfo=UTC)
 
 
+def test_alignment_does_not_depend_on_the_machines_timezone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        seoul = timezone(timedelta(hours=9))
+        found = aligned_logical_date("0 * * * *", datetime(2026, 1, 5, 19, 30, tzinfo=seoul))
+        assert found == datetime(2026, 1, 5, 10, tzinfo=UTC) and found.utcoffset() == timedelta(0)
+        naive = aligned_logical_date("0 9 * * *", datetime(2026, 1, 5, 12))  # naive means UTC, not local time
+        assert naive == datetime(2026, 1, 5, 9, tzinfo=UTC) and naive.utcoffset() == timedelta(0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
 def test_schedule_problem() -> None:
     assert schedule_problem("0 9 * * 1-5") is None and schedule_problem("@once") is None
-    assert schedule_problem("@daily") is None
+    assert schedule_problem("@daily") is None and schedule_problem("@quarterly") is None
     assert "not a cron expression" in (schedule_problem("61 * * * *") or "")
 
 

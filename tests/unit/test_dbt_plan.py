@@ -21,6 +21,8 @@ from headwater.transform.manifest import (
     load_project,
     manifest_problem,
     nodes_from_manifest,
+    project_checksum,
+    source_relations,
 )
 from headwater.transform.plan import SOURCE_TESTS, NodeTask, plan_tasks, select_nodes
 
@@ -525,6 +527,8 @@ def test_load_project_reads_a_current_manifest(tmp_path: Path, monkeypatch: pyte
     assert (project.path, project.name, project.profile) == (project_dir.resolve(), "demo", "hw_profile")
     assert project.manifest_path == project_dir.resolve() / "target" / "manifest.json"
     assert project.nodes == nodes_from_manifest(demo_manifest(), "demo", "x")
+    assert project.sources == source_relations(demo_manifest())
+    assert project.checksum == project_checksum(demo_manifest(), "demo") and len(project.checksum) == 64
 
 
 def test_load_project_follows_the_target_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -589,3 +593,67 @@ def test_load_project_refuses_what_is_not_a_project_or_a_manifest(
     set_mtime(project_dir / "target" / "manifest.json", 1_700_000_100)
     with pytest.raises(ConfigError, match=r"target/manifest\.json: not a dbt manifest \(no 'nodes'\)$"):
         load_project(project_dir)
+
+
+# --- what a transform reads and what defines it (the inputs-changed branch) ------------------------------
+
+
+def test_source_relations_are_the_schema_and_identifier_of_every_source() -> None:
+    manifest = {
+        "sources": {
+            "source.demo.raw.orders": {"schema": "RAW", "identifier": "Orders", "name": "orders"},
+            "source.demo.raw.customers": {"schema": "raw", "name": "customers"},  # no identifier: the name
+            "source.pkg.ext.events": {"schema": "ext", "identifier": "events"},  # a package's source is read too
+            "source.demo.raw.dup": {"schema": "raw", "identifier": "orders"},
+            "source.demo.bad.noschema": {"identifier": "x"},
+            "source.demo.bad.notable": {"schema": "raw", "identifier": "", "name": ""},
+            "broken": "not an entry",
+        }
+    }
+    assert source_relations(manifest) == ["ext.events", "raw.customers", "raw.orders"]
+    assert source_relations({}) == [] and source_relations({"sources": None}) == []
+
+
+def _checksum_manifest() -> dict[str, Any]:
+    return {
+        "nodes": {
+            "model.demo.a": {"checksum": {"name": "sha256", "checksum": "c1"}, "config": {"materialized": "view"}},
+            "seed.demo.s": {"checksum": "plain-string", "config": {}},
+            "junk": "not an entry",
+        },
+        "sources": {"source.demo.raw.t": {"config": {"enabled": True}}},
+        "unit_tests": {"unit_test.demo.a.u": {"checksum": {"checksum": "u1"}}},
+        "macros": {
+            "macro.demo.m": {"package_name": "demo", "macro_sql": "{% macro m() %}1{% endmacro %}"},
+            "macro.dbt.other": {"package_name": "dbt", "macro_sql": "{% macro o() %}1{% endmacro %}"},
+            "junk": "not an entry",
+        },
+    }
+
+
+def test_project_checksum_is_pinned_and_moves_with_every_part_of_the_definition() -> None:
+    import copy
+
+    base = _checksum_manifest()
+    digest = project_checksum(base, "demo")
+    # recorded in the lake after every build: changing the formula rebuilds every project once
+    assert digest == "b9f0ba8ac1470544f8988d594a24610833d95573068e41ef1d94f87027b10ddc"
+    changes = [
+        lambda m: m["nodes"]["model.demo.a"]["checksum"].update(checksum="c2"),
+        lambda m: m["nodes"]["model.demo.a"]["config"].update(materialized="table"),
+        lambda m: m["nodes"]["seed.demo.s"].update(checksum="other-string"),
+        lambda m: m["sources"]["source.demo.raw.t"]["config"].update(enabled=False),
+        lambda m: m["unit_tests"]["unit_test.demo.a.u"]["checksum"].update(checksum="u2"),
+        lambda m: m["macros"]["macro.demo.m"].update(macro_sql="{% macro m() %}2{% endmacro %}"),
+        lambda m: m["nodes"].update({"model.demo.b": {"checksum": {"checksum": "c3"}}}),
+    ]
+    for change in changes:
+        edited = copy.deepcopy(base)
+        change(edited)
+        assert project_checksum(edited, "demo") != digest
+    other_package = copy.deepcopy(base)
+    other_package["macros"]["macro.dbt.other"]["macro_sql"] = "changed"  # dbt's own macros: not the project
+    assert project_checksum(other_package, "demo") == digest
+    reordered = copy.deepcopy(base)
+    reordered["nodes"] = dict(reversed(list(reordered["nodes"].items())))
+    assert project_checksum(reordered, "demo") == digest

@@ -1,5 +1,6 @@
 """Table versions from content hashes: which loads change a table, and when a transform may be skipped."""
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,78 @@ def test_a_damaged_record_is_an_error_naming_it(tmp_path: Path) -> None:
     lake.write_bytes(uri, b'{"table": "raw.t"}')
     with pytest.raises(LakeError, match="not a headwater load record"):
         read_record(lake, "wh", "raw.t")
+
+
+def test_persisted_formats_are_pinned(tmp_path: Path) -> None:
+    """Hashes, versions and records are kept in the lake between runs: a silent change to any of them makes
+    every table look changed once (or, worse, unchanged), so they are pinned here."""
+    import hashlib
+    import json
+
+    content = content_sha256(manifest("x", "y"))
+    assert content == "d766eadd0b72861d4f6d9062eb7ffe8489856e0693416298d231adf1a711a867"
+    first, changed = next_version(None, "replace", content, 20, "d1")
+    assert changed and first == hashlib.sha256(f"|replace|d1|{content}".encode()).hexdigest()[:20]
+
+    lake = LocalLake(tmp_path)
+    record = record_load(lake, "wh", manifest("x", "y"), "replace", logical_date="d1", run_id="r1", dag_id="ingest")
+    written = json.loads((tmp_path / "_loads" / "wh" / "tables" / "raw.t.json").read_text())
+    assert written.pop("loaded_at") == record.loaded_at
+    assert written == {
+        "table": "raw.t",
+        "method": "replace",
+        "content_sha256": content,
+        "rows": 20,
+        "logical_date": "d1",
+        "run_id": "r1",
+        "dag_id": "ingest",
+        "version": first,
+        "changed": True,
+    }
+    second = record_load(lake, "wh", manifest("z"), "replace", logical_date="d2", run_id="r2", dag_id="ingest")
+    assert (
+        second.version
+        == hashlib.sha256(f"{first}|replace|d2|{content_sha256(manifest('z'))}".encode()).hexdigest()[:20]
+    )
+
+    record_consumed(lake, "wh", "transform.dbt", {"raw.t": second.version}, "p1", run_id="t1", logical_date="d2")
+    consumed = json.loads((tmp_path / "_loads" / "wh" / "consumers" / "transform.dbt.json").read_text())
+    built_at = consumed.pop("built_at")
+    assert datetime.fromisoformat(built_at).tzinfo is not None
+    assert consumed == {
+        "consumer": "transform.dbt",
+        "inputs": {"raw.t": second.version},
+        "project": "p1",
+        "run_id": "t1",
+        "logical_date": "d2",
+    }
+
+
+def test_table_names_are_case_insensitive_in_the_records(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    record_load(lake, "wh", manifest("x"), "replace", logical_date="d1", run_id="r1", dag_id="i")
+    assert record_uri(lake, "wh", "RAW.T") == record_uri(lake, "wh", "raw.t")
+    assert read_record(lake, "wh", "Raw.T") is not None
+
+
+def test_loads_that_leave_the_table_as_it_was_keep_its_version(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+
+    def load(method: str, *parts: str, rows: int = 10, date: str = "d1") -> tuple[str, bool]:
+        done = record_load(lake, "wh", manifest(*parts, rows=rows), method, logical_date=date, run_id="r", dag_id="i")
+        return done.version, done.changed
+
+    first, _ = load("upsert", "a")
+    assert load("upsert", "b", rows=0) == (first, False)  # upserting no rows changes nothing
+    appended, changed = load("append", "a", date="d2")
+    assert changed and appended != first
+    assert load("append", "a", date="d2") == (appended, False)  # the same batch again
+    assert load("append", "a", date="d3")[1] is True  # the same rows as a new batch
+
+
+def test_a_new_input_is_a_change_naming_it(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path)
+    record_consumed(lake, "wh", "transform", {}, "p1", run_id="t1", logical_date="d1")
+    added = record_load(lake, "wh", manifest("x"), "replace", logical_date="d1", run_id="r1", dag_id="i")
+    decision = decide(lake, "wh", "transform", ["raw.t"], "p1")
+    assert decision.reasons == [f"raw.t changed (version none -> {added.version})"]
