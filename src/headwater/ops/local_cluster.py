@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +24,11 @@ from typing import IO, Any
 from headwater.errors import HeadwaterError
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def worker_hostname() -> str:
+    """``[core] hostname_callable`` of a local Celery worker: its name, so task instances say which ran them."""
+    return os.environ.get("HEADWATER_WORKER_NAME") or socket.getfqdn()
 
 
 def free_port() -> int:
@@ -44,6 +49,8 @@ class LocalCluster:
     parallelism: int = 4
     username: str = "admin"
     password: str = field(default_factory=lambda: secrets.token_urlsafe(12))
+    settings: Mapping[str, str] = field(default_factory=dict)  # AIRFLOW__* over the defaults: DB, executor, auth
+    workers: Sequence[str] = ()  # Celery worker names, with the CeleryExecutor
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: list[IO[bytes]] = field(default_factory=list)
     _secrets: dict[str, str] = field(default_factory=dict)  # JWT and API keys: in these processes' memory only
@@ -96,7 +103,24 @@ class LocalCluster:
                 "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(self._port("trigger_logs")),
             }
         )
+        env.update(self.settings)
+        env["HEADWATER_ADMIN_USERNAME"] = self.username
         return env
+
+    @property
+    def fab(self) -> bool:
+        return "fab" in self.environment()["AIRFLOW__CORE__AUTH_MANAGER"]
+
+    def worker_command(self, name: str, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        """``airflow celery worker`` named ``name`` on this cluster's queue, with a log server of its own."""
+        queue = env.get("AIRFLOW__OPERATORS__DEFAULT_QUEUE", "default")
+        own = env | {
+            "HEADWATER_WORKER_NAME": name,  # the hostname its task instances record
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "headwater.ops.local_cluster.worker_hostname",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(self._port(f"{name}_logs")),
+        }
+        airflow = str(Path(sys.executable).with_name("airflow"))
+        return [airflow, "celery", "worker", "--celery-hostname", f"{name}@%h", "--queues", queue], own
 
     def _secret(self, name: str) -> str:
         return self._secrets.setdefault(name, secrets.token_urlsafe(64))  # JWT keys under 64 bytes are refused
@@ -112,28 +136,33 @@ class LocalCluster:
         """Migrate the metadata DB, start the components, wait for the API and the DAGs."""
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.passwords_file.write_text(json.dumps({self.username: self.password}))
-        self.passwords_file.chmod(0o600)
         env = self.environment()
         airflow = str(Path(sys.executable).with_name("airflow"))
-        migrate = subprocess.run(  # noqa: S603 - our own venv's airflow, fixed arguments
-            [airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300, check=False
-        )
-        if migrate.returncode != 0:
-            tail = (migrate.stderr or migrate.stdout).strip().splitlines()[-3:]
-            raise HeadwaterError("airflow db migrate failed: " + " | ".join(tail))
-        import sqlite3
+        self._run_once([airflow, "db", "migrate"], env, "airflow db migrate")
+        url = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        if url.startswith("sqlite:///"):
+            import sqlite3
 
-        with contextlib.closing(sqlite3.connect(self.home / "airflow.db")) as db:
-            db.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers stop blocking the writer
+            with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///").split("?")[0])) as db:
+                db.execute("PRAGMA journal_mode=WAL")  # kept in the file: readers stop blocking the writer
+        if self.fab:  # real users: the first admin from the environment, never from a file or an argument
+            headwater = str(Path(sys.executable).with_name("headwater"))
+            self._run_once([headwater, "create-admin"], env | {"HEADWATER_ADMIN_PASSWORD": self.password}, "admin")
+        else:
+            self.passwords_file.write_text(json.dumps({self.username: self.password}))
+            self.passwords_file.chmod(0o600)
+        commands = {
+            c: ([airflow, c] + (["--port", str(self.port)] if c == "api-server" else []), env) for c in COMPONENTS
+        }
+        if env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor":
+            commands |= {f"worker-{name}": self.worker_command(name, env) for name in self.workers}
         try:
-            for component in COMPONENTS:
-                args = [airflow, component] + (["--port", str(self.port)] if component == "api-server" else [])
-                log = (self.log_dir / f"{component}.log").open("ab")
+            for name, (args, process_env) in commands.items():
+                log = (self.log_dir / f"{name}.log").open("ab")
                 self._logs.append(log)
-                self.processes[component] = subprocess.Popen(  # noqa: S603 - our own venv's airflow
+                self.processes[name] = subprocess.Popen(  # noqa: S603 - our own venv's airflow
                     args,
-                    env=env,
+                    env=process_env,
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     stdin=subprocess.DEVNULL,
@@ -143,6 +172,12 @@ class LocalCluster:
         except BaseException:
             self.stop()
             raise
+
+    def _run_once(self, args: list[str], env: dict[str, str], what: str) -> None:
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300, check=False)  # noqa: S603
+        if done.returncode != 0:
+            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            raise HeadwaterError(f"{what} failed: " + " | ".join(tail))
 
     def _wait_until_up(self, timeout: float) -> None:
         import httpx
@@ -219,15 +254,19 @@ def session_pids(sessions: list[int]) -> list[int]:
     found = []
     for process in psutil.process_iter():
         with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-            if os.getsid(process.pid) in sessions:
+            if os.getsid(process.pid) in sessions and process.status() != psutil.STATUS_ZOMBIE:
                 found.append(process.pid)
     return found
 
 
-def kill_sessions(sessions: list[int]) -> None:
-    for pid in session_pids(sessions):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+def kill_sessions(sessions: list[int], wait: float = 10) -> None:
+    """SIGKILL every process of ``sessions`` and wait (up to ``wait`` s) until none is left."""
+    deadline = time.monotonic() + wait
+    while (left := session_pids(sessions)) and time.monotonic() < deadline:
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
 
 
 def stop_detached(home: Path, grace: float = 20) -> list[str]:
