@@ -8,7 +8,7 @@ VENV := $(CURDIR)/.venv
 export HEADWATER_HOME ?= $(CURDIR)/.headwater
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: demo demo-down test lint coverage mutation bench airflow-ui clean
+.PHONY: demo demo-down cluster-up cluster-down test lint coverage mutation bench airflow-ui clean
 
 $(UV):
 	$(PYTHON) -m venv $(CURDIR)/.tools
@@ -29,6 +29,13 @@ demo: $(VENV)/.synced  ## the chain under Airflow's own scheduler, then one pipe
 	  UNION ALL SELECT 'marts.dim_customers', count(*) FROM marts.dim_customers"
 	$(VENV)/bin/headwater query "SELECT customer_id, city, is_vip, dbt_valid_from, dbt_valid_to \
 	  FROM snapshots.customers_snapshot WHERE customer_id = 7 ORDER BY dbt_valid_from"
+
+cluster-up: $(VENV)/.synced  ## the deploy/ stack (PostgreSQL metadata DB, Celery over Redis, FAB users) as local processes; WORKERS=2
+	set -a; if [ -f deploy/.env ]; then . deploy/.env; fi; set +a; \
+	$(VENV)/bin/headwater cluster up --workers $(or $(WORKERS),2)
+
+cluster-down: $(VENV)/.synced  ## stop what cluster-up started
+	$(VENV)/bin/headwater cluster down
 
 demo-down: $(VENV)/.synced  ## stop the Airflow that `make demo KEEP_UI=1` left up
 	$(VENV)/bin/headwater chain --stop

@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from headwater.cli_chain import chain
+from headwater.cli_cluster import cluster_app
 from headwater.cli_users import create_admin, create_user
 from headwater.errors import HeadwaterError
 from headwater.export_endpoints import lake_for_destination, source_from_argument
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.command(name="chain")(chain)
 app.command(name="create-admin")(create_admin)
 app.command(name="create-user")(create_user)
+app.add_typer(cluster_app, name="cluster")
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one unbroken line per error, for logs and grep
 ConfigOption = Annotated[

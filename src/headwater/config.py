@@ -18,7 +18,7 @@ from headwater.checks import TableCheck
 from headwater.coltypes import ColumnType
 from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
-from headwater.outputs_config import LakeExport, SheetExport, spreadsheet_key
+from headwater.outputs_config import LakeExport, PodExport, SheetExport, spreadsheet_key
 from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
 from headwater.transform.config import DbtConfig, Summary
@@ -216,6 +216,7 @@ class Pipeline(_Model):
     tables: list[TableSource] = Field(default_factory=list)
     sheet_exports: list[SheetExport] = Field(default_factory=list)
     exports: list[LakeExport] = Field(default_factory=list)
+    pod_exports: list[PodExport] = Field(default_factory=list, description="exports in Kubernetes pods")
     dbt: DbtConfig | None = None
     summaries: list[Summary] = Field(default_factory=list)
     triggers: list[str] = Field(default_factory=list, description="pipelines to start after this one's loads")
@@ -235,7 +236,8 @@ class Pipeline(_Model):
 
     @model_validator(mode="after")
     def _unique_targets(self) -> Pipeline:
-        if not (self.sheets or self.tables or self.sheet_exports or self.exports or self.dbt or self.summaries):
+        outputs = self.sheet_exports or self.exports or self.pod_exports
+        if not (self.sheets or self.tables or outputs or self.dbt or self.summaries):
             raise ValueError(
                 "a pipeline needs at least one entry under 'sheets', 'tables', 'dbt', 'summaries', 'exports' "
                 "or 'sheet_exports'"
@@ -243,6 +245,7 @@ class Pipeline(_Model):
         for key, names in (
             ("sheet_exports", [e.name for e in self.sheet_exports]),
             ("exports", [e.name for e in self.exports]),
+            ("pod_exports", [e.name for e in self.pod_exports]),
         ):
             if len(set(names)) != len(names):
                 raise ValueError(f"{key} names must be unique in a pipeline")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from headwater.identifiers import validate_identifier
+from headwater.identifiers import TableName, validate_identifier
 from headwater.sql_guard import check_single_select
 
 _SHEET_URL = re.compile(r"/spreadsheets/d/([A-Za-z0-9_-]+)")
@@ -60,6 +60,68 @@ class LakeExport(_QueryOutput):
     @property
     def target(self) -> str:
         return f"exports.{self.name}"
+
+
+class SecretRef(_Model):
+    """A key of a Kubernetes Secret: the pod gets its value as an environment variable, the spec only its name."""
+
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
+
+
+class PodExport(_Model):
+    """A heavy ``headwater export`` in a Kubernetes pod of its own (KubernetesPodOperator): the source URL
+    comes from a Secret, requests and limits from the pod template, and each run writes under its own
+    ``<to>/<logical date>`` prefix."""
+
+    name: str
+    source_secret: SecretRef = Field(description="a Secret key holding the source URL (becomes HEADWATER_SOURCE)")
+    query: str | None = None
+    table: str | None = None
+    to: str = Field(description="s3://bucket/prefix: the run's files go under <to>/<logical date>/")
+    format: Literal["csv.gz", "csv.zst", "csv", "parquet"] = "csv.gz"
+    image: str = "headwater:latest"
+    namespace: str = "airflow"
+    pod_template: str = Field(default="../deploy/kubernetes/pod_template.yaml", description="relative to this file")
+    env_secrets: dict[str, SecretRef] = Field(default_factory=dict, description="more variables from Secrets")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return validate_identifier(value, "output name")
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: str | None) -> str | None:
+        return None if value is None else check_single_select(value)
+
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        if value is not None:
+            TableName.parse(value)
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: str) -> str:
+        if not re.match(r"^s3://[^/]+", value):
+            raise ValueError(f"{value!r}: a pod writes to an s3:// lake (its own disk goes away with it)")
+        return value.rstrip("/")
+
+    @field_validator("env_secrets")
+    @classmethod
+    def _env(cls, value: dict[str, SecretRef]) -> dict[str, SecretRef]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name == "HEADWATER_SOURCE":
+                raise ValueError(f"{name!r} is not an environment variable name a pod export may set")
+        return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PodExport:
+        if (self.query is None) == (self.table is None):
+            raise ValueError("give exactly one of 'query' or 'table'")
+        return self
 
 
 def spreadsheet_key(value: str) -> str:

@@ -42,12 +42,9 @@ with DAG("parallel_sleeps", schedule=None, start_date=datetime(2026, 1, 1), catc
 
 def deploy_settings() -> dict[str, str]:
     """deploy/airflow.env as a mapping (what docker-compose's env_file reads)."""
-    settings = {}
-    for line in (DEPLOY / "airflow.env").read_text(encoding="utf-8").splitlines():
-        if line.strip() and not line.startswith("#"):
-            key, _, value = line.partition("=")
-            settings[key.strip()] = value.strip()
-    return settings
+    from headwater.cli_cluster import read_env_file
+
+    return read_env_file(DEPLOY / "airflow.env")
 
 
 def redis_up() -> None:

@@ -142,7 +142,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool =
             checks >> task
             built.append(task)
         checks += built
-        writes = output_tasks(pipeline, defaults, where)
+        writes = output_tasks(loaded, pipeline, where)
         if writes:
             gate = latest_only_gate(pipeline)
             if gate is not None:

@@ -13,7 +13,8 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, BaseOperator
 
 from headwater.chain import effective_schedule
-from headwater.config import Defaults, LoadedConfig, Pipeline
+from headwater.config import LoadedConfig, Pipeline
+from headwater.outputs_config import PodExport
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,11 @@ def dbt_tasks(loaded: LoadedConfig, name: str, pipeline: Pipeline, where: dict[s
     return [branch, record]
 
 
-def output_tasks(pipeline: Pipeline, defaults: Defaults, where: dict[str, Any]) -> list[BaseOperator]:
-    """Warehouse -> lake exports and warehouse -> Google Sheet writes, after the pipeline's own work."""
+def output_tasks(loaded: LoadedConfig, pipeline: Pipeline, where: dict[str, Any]) -> list[BaseOperator]:
+    """Warehouse -> lake exports, exports in pods, and Google Sheet writes, after the pipeline's own work."""
     from headwater.operators import SqlToLakeOperator, WarehouseToSheetOperator
+
+    defaults = loaded.config.defaults
 
     tasks: list[BaseOperator] = [
         SqlToLakeOperator(
@@ -128,7 +131,34 @@ def output_tasks(pipeline: Pipeline, defaults: Defaults, where: dict[str, Any]) 
         )
         for item in pipeline.sheet_exports
     ]
-    return tasks
+    return tasks + [pod_export_task(loaded, item) for item in pipeline.pod_exports]
+
+
+def pod_export_task(loaded: LoadedConfig, item: PodExport) -> BaseOperator:
+    """``headwater export`` in a pod of its own: the source URL (and any other secret) reaches the container
+    as an environment variable from a Kubernetes Secret, so no value is ever in the pod spec."""
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow.providers.cncf.kubernetes.secret import Secret
+
+    what = ["--query", item.query] if item.query is not None else ["--table", str(item.table)]
+    destination = ["--to", f"{item.to}/{{{{ ts_nodash }}}}"]
+    refs = {"HEADWATER_SOURCE": item.source_secret, **item.env_secrets}
+    secrets = [Secret("env", env, ref.name, ref.key) for env, ref in refs.items()]  # type: ignore[no-untyped-call]
+    return KubernetesPodOperator(
+        task_id=f"pod_export__{item.name}",
+        name=f"headwater-export-{item.name.replace('_', '-')}"[:63],
+        namespace=item.namespace,
+        image=item.image,
+        pod_template_file=str(loaded.relative_path(item.pod_template)),
+        cmds=["headwater"],
+        arguments=["export", "--source", "env:HEADWATER_SOURCE", *what, "--format", item.format, *destination],
+        secrets=secrets,
+        get_logs=True,
+        on_finish_action="delete_pod",
+        trigger_rule="none_failed",
+        retries=1,
+        doc_md=f"`headwater export` in a Kubernetes pod, into `{item.to}/<logical date>/`.",
+    )
 
 
 def latest_only_gate(pipeline: Pipeline) -> BaseOperator | None:
