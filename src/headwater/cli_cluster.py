@@ -41,6 +41,20 @@ def read_env_file(path: Path) -> dict[str, str]:
     return settings
 
 
+def celery_stack_settings(
+    settings_file: Path, *, database_url: str, broker_url: str, queue: str, log_folder: Path, fernet_key: str
+) -> dict[str, str]:
+    """The deploy settings plus one site's addresses and keys, for a stack of local processes."""
+    return read_env_file(settings_file) | {
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database_url,
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + database_url.replace("+psycopg2", ""),
+        "AIRFLOW__CORE__FERNET_KEY": fernet_key,
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(log_folder),
+    }
+
+
 def _home() -> Path:
     from headwater import settings
 

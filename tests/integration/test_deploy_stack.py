@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from headwater.cli_cluster import celery_stack_settings
 from headwater.ops.airflow_api import AirflowApi
 from headwater.ops.local_cluster import LocalCluster, session_pids
 from tests.conftest import REPO, free_port, service_missing
@@ -38,13 +39,6 @@ with DAG("parallel_sleeps", schedule=None, start_date=datetime(2026, 1, 1), catc
     for i in range(8):
         task(task_id=f"sleep_{i}")(lambda: time.sleep(4))()
 '''
-
-
-def deploy_settings() -> dict[str, str]:
-    """deploy/airflow.env as a mapping (what docker-compose's env_file reads)."""
-    from headwater.cli_cluster import read_env_file
-
-    return read_env_file(DEPLOY / "airflow.env")
 
 
 def redis_up() -> None:
@@ -78,13 +72,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     (base / "dags" / "parallel_sleeps.py").write_text(textwrap.dedent(SLEEPS), encoding="utf-8")
     queue = f"hw_{uuid.uuid4().hex[:8]}"  # Redis is shared with whatever else runs here: a queue of our own
     url = f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{database}"
-    settings = deploy_settings() | {
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
-        "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6379/0",
-        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + url.replace("+psycopg2", ""),
-        "AIRFLOW__CORE__FERNET_KEY": Fernet.generate_key().decode(),
-        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": queue,
-        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(base / "logs"),
+    settings = celery_stack_settings(
+        DEPLOY / "airflow.env",
+        database_url=url,
+        broker_url="redis://127.0.0.1:6379/0",
+        queue=queue,
+        log_folder=base / "logs",
+        fernet_key=Fernet.generate_key().decode(),
+    ) | {
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",  # quick to see the test's DAG, as nothing else differs
     }
