@@ -92,7 +92,7 @@ def up(
         home=home,
         dags_folder=dags_folder.resolve(),
         settings=settings,
-        workers=[f"worker{i}" for i in range(1, workers + 1)],
+        workers=[f"w{i}" for i in range(1, workers + 1)],
         username=os.environ["HEADWATER_ADMIN_USERNAME"],
         password=os.environ["HEADWATER_ADMIN_PASSWORD"],
         port=port,
