@@ -19,16 +19,21 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _QueryOutput(_Model):
-    """A named warehouse query whose result goes somewhere: the name is an identifier, the query one SELECT."""
+class _Named(_Model):
+    """An output with a name that is an identifier (it becomes part of task ids and lake paths)."""
 
     name: str
-    query: str
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         return validate_identifier(value, "output name")
+
+
+class _QueryOutput(_Named):
+    """A named warehouse query whose result goes somewhere: the query is one SELECT."""
+
+    query: str
 
     @field_validator("query")
     @classmethod
@@ -69,12 +74,11 @@ class SecretRef(_Model):
     key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
 
 
-class PodExport(_Model):
+class PodExport(_Named):
     """A heavy ``headwater export`` in a Kubernetes pod of its own (KubernetesPodOperator): the source URL
     comes from a Secret, requests and limits from the pod template, and each run writes under its own
     ``<to>/<logical date>`` prefix."""
 
-    name: str
     source_secret: SecretRef = Field(description="a Secret key holding the source URL (becomes HEADWATER_SOURCE)")
     query: str | None = None
     table: str | None = None
@@ -84,11 +88,6 @@ class PodExport(_Model):
     namespace: str = "airflow"
     pod_template: str = Field(default="../deploy/kubernetes/pod_template.yaml", description="relative to this file")
     env_secrets: dict[str, SecretRef] = Field(default_factory=dict, description="more variables from Secrets")
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return validate_identifier(value, "output name")
 
     @field_validator("query")
     @classmethod

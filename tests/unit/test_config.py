@@ -451,3 +451,38 @@ def test_a_pipeline_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> N
     path = write(tmp_path, 'pipelines:\n  "p\\n":\n    sheets: [{workbook: a.csv, table: raw.t}]\n')
     with pytest.raises(ConfigError, match="must be letters, digits and underscores"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("{name: x, source_secret: {name: db, key: url}, to: s3://b/p}", "give exactly one of 'query' or 'table'"),
+        (
+            "{name: x, source_secret: {name: db, key: url}, table: a.b, to: /tmp/out}",
+            "'/tmp/out': a pod writes to an s3:// lake (its own disk goes away with it)",
+        ),
+        ("{name: x, source_secret: {name: Bad_Name, key: url}, table: a.b, to: s3://b}", "source_secret.name"),
+        (
+            "{name: x, source_secret: {name: db, key: url}, table: a.b, to: s3://b, "
+            "env_secrets: {HEADWATER_SOURCE: {name: s, key: k}}}",
+            "'HEADWATER_SOURCE' is not an environment variable name a pod export may set",
+        ),
+        ("{name: 1x, source_secret: {name: db, key: url}, table: a.b, to: s3://b}", "pod_exports[0].name"),
+        ("{name: x, source_secret: {name: db, key: url}, query: DROP TABLE a, to: s3://b}", "pod_exports[0].query"),
+    ],
+)
+def test_pod_exports_are_checked(tmp_path: Path, entry: str, expected: str) -> None:
+    path = write(tmp_path, f"pipelines:\n  p:\n    pod_exports:\n      - {entry}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert expected in str(err.value)
+
+
+def test_a_pod_export_keeps_its_prefix_without_a_trailing_slash(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "pipelines:\n  p:\n    pod_exports:\n"
+        "      - {name: x, source_secret: {name: db, key: url}, table: a.b, to: 's3://bucket/exports/'}\n",
+    )
+    [export] = load_config(path).config.pipelines["p"].pod_exports
+    assert export.to == "s3://bucket/exports" and export.image == "headwater:latest" and export.format == "csv.gz"
