@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from headwater.cli_api import health, trigger
 from headwater.cli_chain import chain
 from headwater.cli_cluster import cluster_app
 from headwater.cli_users import create_admin, create_user
@@ -36,6 +37,8 @@ app.command(name="chain")(chain)
 app.command(name="create-admin")(create_admin)
 app.command(name="create-user")(create_user)
 app.add_typer(cluster_app, name="cluster")
+app.command(name="trigger")(trigger)
+app.command(name="health")(health)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one unbroken line per error, for logs and grep
 ConfigOption = Annotated[

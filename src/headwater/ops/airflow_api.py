@@ -61,8 +61,16 @@ class AirflowApi:
         except OSError as exc:
             raise AirflowApiError(f"{what}: cannot reach {self.url}: {exc}", transient=True) from None
 
-    def trigger(self, dag_id: str, logical_date: datetime | None, conf: dict[str, Any] | None = None) -> Any:
-        """A new run; a server error is retried, and a retry that finds the run already made returns it."""
+    def trigger(
+        self,
+        dag_id: str,
+        logical_date: datetime | None,
+        conf: dict[str, Any] | None = None,
+        *,
+        retry_conflict: bool = True,
+    ) -> Any:
+        """A new run; a server error is retried, and a retry that finds the run already made returns it
+        (``retry_conflict``: otherwise a 409 after a retry is an error too)."""
         from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
         body = TriggerDAGRunPostBody(logical_date=logical_date, conf=conf or {})
@@ -71,7 +79,7 @@ class AirflowApi:
                 with self._call(f"trigger {dag_id}"):
                     return self.dag_runs.trigger_dag_run(dag_id, body)
             except AirflowApiError as exc:
-                if "HTTP 409" in str(exc) and attempt and logical_date is not None:
+                if "HTTP 409" in str(exc) and attempt and logical_date is not None and retry_conflict:
                     return self.run_at(dag_id, logical_date)
                 if not (exc.transient or "HTTP 5" in str(exc)) or attempt == 4:
                     raise

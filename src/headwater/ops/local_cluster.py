@@ -204,7 +204,7 @@ class LocalCluster:
                     + f" (log: {self.log_dir / (component + '.log')})"
                 )
 
-    def stop(self, grace: float = 20) -> None:
+    def stop(self, grace: float = 10) -> None:
         """SIGTERM every component, SIGKILL what is left of their sessions after ``grace`` seconds; idempotent.
 
         Task processes get process groups of their own but stay in their component's session, so the
