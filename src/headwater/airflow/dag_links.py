@@ -55,8 +55,10 @@ def dbt_tasks(loaded: LoadedConfig, name: str, pipeline: Pipeline, where: dict[s
     assert dbt is not None
     path = loaded.relative_path(dbt.project)
     try:
+        project = load_project(path)
         models = dbt_task_group(
             path,
+            project=project,
             select=dbt.select,
             exclude=dbt.exclude,
             target_schema=dbt.schema_,
@@ -65,7 +67,6 @@ def dbt_tasks(loaded: LoadedConfig, name: str, pipeline: Pipeline, where: dict[s
             source_freshness=dbt.source_freshness,
             **where,
         )
-        project = load_project(path)
     except ConfigError as exc:  # no project, no manifest, a bad selector: fail this DAG, not every import
         log.error("%s: %s", name, exc)
         return [DbtProjectProblemOperator(task_id="dbt_project", problem=str(exc), retries=0, **where)]

@@ -24,6 +24,7 @@ def dbt_task_group(
     dbt_vars: Mapping[str, Any] | None = None,
     mode: str = "tasks",
     source_freshness: bool = False,
+    project: DbtProject | None = None,
     **operator_kwargs: Any,
 ) -> TaskGroup:
     """One task per selected model, seed and snapshot, each followed by a task running its tests.
@@ -33,9 +34,10 @@ def dbt_task_group(
     outlet Asset of that task, so Airflow records an event per node (with its status and seconds) when
     the build succeeds. Call it inside a DAG. ``operator_kwargs`` go to every ``DbtOperator``
     (``warehouse_conn_id``...). ``source_freshness`` adds a first task running ``dbt source freshness``.
-    A missing or stale ``target/manifest.json`` raises ConfigError.
+    A missing or stale ``target/manifest.json`` raises ConfigError. ``project``: the project already
+    loaded from ``project_dir`` (its manifest is then not read again).
     """
-    project = load_project(project_dir)
+    project = project or load_project(project_dir)
     selected = select_nodes(project, select, exclude)
     if mode == "build":
         return _build_group(
