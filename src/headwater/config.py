@@ -266,9 +266,36 @@ class Pipeline(_Model):
         return self
 
 
+class LogCleanup(_Model):
+    """A DAG deleting task logs past a retention (``headwater_log_cleanup``); see headwater.log_cleanup."""
+
+    retention_days: float = Field(gt=0)
+    schedule: str = "0 3 * * *"
+    dry_run: bool = Field(default=False, description="only list what would be deleted")
+    folder: str | None = Field(default=None, description="default: Airflow's [logging] base_log_folder")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        problem = schedule_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class Maintenance(_Model):
+    """Housekeeping DAGs generated beside the pipelines."""
+
+    log_cleanup: LogCleanup | None = None
+
+
+MAINTENANCE_DAGS = ("headwater_log_cleanup",)
+
+
 class Config(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     pipelines: dict[str, Pipeline]
+    maintenance: Maintenance = Field(default_factory=Maintenance)
 
     @field_validator("pipelines")
     @classmethod
@@ -276,6 +303,8 @@ class Config(_Model):
         for name in value:
             if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
                 raise ValueError(f"pipeline name {name!r} must be letters, digits and underscores")
+            if name in MAINTENANCE_DAGS:
+                raise ValueError(f"pipeline name {name!r} is taken by a maintenance DAG")
         return value
 
     @model_validator(mode="after")

@@ -486,3 +486,23 @@ def test_a_pod_export_keeps_its_prefix_without_a_trailing_slash(tmp_path: Path) 
     )
     [export] = load_config(path).config.pipelines["p"].pod_exports
     assert export.to == "s3://bucket/exports" and export.image == "headwater:latest" and export.format == "csv.gz"
+
+
+def test_the_maintenance_section(tmp_path: Path) -> None:
+    base = "pipelines:\n  p:\n    sheets: [{workbook: a.csv, table: raw.a}]\n"
+    loaded = load_config(write(tmp_path, base + "maintenance:\n  log_cleanup: {retention_days: 14}\n"))
+    cleanup = loaded.config.maintenance.log_cleanup
+    assert cleanup is not None and cleanup.retention_days == 14 and cleanup.schedule == "0 3 * * *"
+    assert cleanup.dry_run is False and cleanup.folder is None
+    assert load_config(write(tmp_path, base)).config.maintenance.log_cleanup is None
+    for text, expected in (
+        ("maintenance:\n  log_cleanup: {retention_days: 0}\n", "maintenance.log_cleanup.retention_days"),
+        ("maintenance:\n  log_cleanup: {}\n", "maintenance.log_cleanup.retention_days"),
+        ("maintenance:\n  log_cleanup: {retention_days: 3, schedule: daily}\n", "'daily' is not a cron expression"),
+        ("maintenance:\n  backups: {}\n", "maintenance.backups"),
+    ):
+        with pytest.raises(ConfigError, match=expected):
+            load_config(write(tmp_path, base + text))
+    taken = "pipelines:\n  headwater_log_cleanup:\n    sheets: [{workbook: a.csv, table: raw.a}]\n"
+    with pytest.raises(ConfigError, match="'headwater_log_cleanup' is taken by a maintenance DAG"):
+        load_config(write(tmp_path, taken))

@@ -21,7 +21,15 @@ from headwater.airflow.dag_links import (
     trigger_tasks,
     wait_tasks,
 )
-from headwater.config import Defaults, LoadedConfig, Pipeline, SheetSource, TableSource, load_config
+from headwater.config import (
+    Defaults,
+    LoadedConfig,
+    LogCleanup,
+    Pipeline,
+    SheetSource,
+    TableSource,
+    load_config,
+)
 from headwater.operators import (
     AdvanceWatermarkOperator,
     BuildSummaryOperator,
@@ -53,7 +61,31 @@ def build_dags(config_path: str | Path | None = None, links: bool | None = None)
     loaded = load_config(config_path)
     if links is None:
         links = os.environ.get(LINKS_ENV, "on") != "off"
-    return {name: build_dag(loaded, name, pipeline, links) for name, pipeline in loaded.config.pipelines.items()}
+    dags = {name: build_dag(loaded, name, pipeline, links) for name, pipeline in loaded.config.pipelines.items()}
+    cleanup = loaded.config.maintenance.log_cleanup
+    if cleanup is not None:
+        dags["headwater_log_cleanup"] = log_cleanup_dag(cleanup, loaded.config.defaults)
+    return dags
+
+
+def log_cleanup_dag(cleanup: LogCleanup, defaults: Defaults) -> DAG:
+    """The ``maintenance.log_cleanup`` DAG: one task deleting (or, dry, listing) task logs past the retention."""
+    from headwater.operators.maintenance import LogCleanupOperator
+
+    with DAG(
+        dag_id="headwater_log_cleanup",
+        description=f"task logs older than {cleanup.retention_days:g} days{' (dry run)' if cleanup.dry_run else ''}",
+        schedule=cleanup.schedule if _keeps_schedule("headwater_log_cleanup") else None,
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["headwater", "maintenance"],
+        default_args={"owner": defaults.owner, "retries": 1, "retry_delay": timedelta(minutes=5)},
+    ) as dag:
+        LogCleanupOperator(
+            task_id="clean_logs", retention_days=cleanup.retention_days, dry_run=cleanup.dry_run, folder=cleanup.folder
+        )
+    return dag
 
 
 def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool = True) -> DAG:
