@@ -146,10 +146,16 @@ def run(
             failures[context["ti"].task_id] = one_line(context.get("exception"))
 
         for task in dag.tasks:
-            task.on_success_callback = [advance]
-            task.on_failure_callback = [failed]
+            task.on_success_callback = [*_as_list(task.on_success_callback), advance]
+            task.on_failure_callback = [*_as_list(task.on_failure_callback), failed]  # alerts stay
         dag_run = dag.test(logical_date=when)
     _report(dag, dag_run, (datetime.now(UTC) - started).total_seconds(), failures)
+
+
+def _as_list(callbacks: Any) -> list[Any]:
+    if callbacks is None:
+        return []
+    return list(callbacks) if isinstance(callbacks, list | tuple) else [callbacks]
 
 
 def _refresh_dbt_manifests(pipeline: str | None = None) -> None:

@@ -202,6 +202,20 @@ class Defaults(_Model):
         raise ValueError(f"{value!r} is not s3://bucket/prefix, file:///absolute/path or an absolute path")
 
 
+class Alerts(_Model):
+    """Failure alerts of a pipeline's tasks, through a Slack incoming-webhook Connection (provider slack)."""
+
+    slack_conn_id: str
+    on_retry: bool = Field(default=False, description="also when a task fails and will be retried")
+
+    @field_validator("slack_conn_id")
+    @classmethod
+    def _conn(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError(f"{value!r} is not a Connection id")
+        return value
+
+
 class Pipeline(_Model):
     """One DAG: a schedule and the sources it loads."""
 
@@ -225,6 +239,7 @@ class Pipeline(_Model):
         default=True, description="skip dbt and summaries when no input table changed since they last ran"
     )
     latest_only: bool = Field(default=True, description="exports and sheet writes run for the latest date only")
+    alerts: Alerts | None = None
 
     @field_validator("schedule")
     @classmethod

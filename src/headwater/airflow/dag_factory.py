@@ -13,6 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
+from headwater.airflow.alerts import alert_callbacks
 from headwater.airflow.dag_links import (
     dbt_tasks,
     latest_only_gate,
@@ -106,6 +107,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool =
             "retries": pipeline.retries,
             "retry_delay": timedelta(minutes=pipeline.retry_delay_minutes),
             "retry_exponential_backoff": True,
+            **alert_callbacks(pipeline.alerts),
         },
     ) as dag:
         where = _where(defaults)
