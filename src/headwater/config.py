@@ -18,6 +18,7 @@ from headwater.checks import TableCheck
 from headwater.coltypes import ColumnType
 from headwater.errors import ConfigError
 from headwater.identifiers import IdentifierError, TableName, validate_identifier
+from headwater.ops_config import MAINTENANCE_DAGS, Alerts, Maintenance
 from headwater.outputs_config import LakeExport, PodExport, SheetExport, spreadsheet_key
 from headwater.sql_guard import check_single_select
 from headwater.table import TableRules
@@ -202,20 +203,6 @@ class Defaults(_Model):
         raise ValueError(f"{value!r} is not s3://bucket/prefix, file:///absolute/path or an absolute path")
 
 
-class Alerts(_Model):
-    """Failure alerts of a pipeline's tasks, through a Slack incoming-webhook Connection (provider slack)."""
-
-    slack_conn_id: str
-    on_retry: bool = Field(default=False, description="also when a task fails and will be retried")
-
-    @field_validator("slack_conn_id")
-    @classmethod
-    def _conn(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
-            raise ValueError(f"{value!r} is not a Connection id")
-        return value
-
-
 class Pipeline(_Model):
     """One DAG: a schedule and the sources it loads."""
 
@@ -279,32 +266,6 @@ class Pipeline(_Model):
         if unknown:
             raise ValueError(f"dbt.after names {', '.join(unknown)}, which this pipeline does not load")
         return self
-
-
-class LogCleanup(_Model):
-    """A DAG deleting task logs past a retention (``headwater_log_cleanup``); see headwater.log_cleanup."""
-
-    retention_days: float = Field(gt=0)
-    schedule: str = "0 3 * * *"
-    dry_run: bool = Field(default=False, description="only list what would be deleted")
-    folder: str | None = Field(default=None, description="default: Airflow's [logging] base_log_folder")
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        problem = schedule_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-
-class Maintenance(_Model):
-    """Housekeeping DAGs generated beside the pipelines."""
-
-    log_cleanup: LogCleanup | None = None
-
-
-MAINTENANCE_DAGS = ("headwater_log_cleanup",)
 
 
 class Config(_Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from headwater.config import Alerts
+from headwater.ops_config import Alerts
 
 MESSAGE = (
     ":red_circle: headwater: task `{{ ti.task_id }}` of `{{ dag.dag_id }}` failed"

@@ -25,7 +25,6 @@ from headwater.airflow.dag_links import (
 from headwater.config import (
     Defaults,
     LoadedConfig,
-    LogCleanup,
     Pipeline,
     SheetSource,
     TableSource,
@@ -39,6 +38,7 @@ from headwater.operators import (
     SheetsToLakeOperator,
     SqlToLakeOperator,
 )
+from headwater.ops_config import LogCleanup
 from headwater.pipeline import group_sources
 
 log = logging.getLogger(__name__)

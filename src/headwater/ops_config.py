@@ -1,0 +1,54 @@
+"""Operating settings of the pipelines file: failure alerts per pipeline (``alerts:``) and the housekeeping
+DAGs of the ``maintenance:`` section."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from headwater.chain import schedule_problem
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Alerts(_Model):
+    """Failure alerts of a pipeline's tasks, through a Slack incoming-webhook Connection (provider slack)."""
+
+    slack_conn_id: str
+    on_retry: bool = Field(default=False, description="also when a task fails and will be retried")
+
+    @field_validator("slack_conn_id")
+    @classmethod
+    def _conn(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+            raise ValueError(f"{value!r} is not a Connection id")
+        return value
+
+
+class LogCleanup(_Model):
+    """A DAG deleting task logs past a retention (``headwater_log_cleanup``); see headwater.log_cleanup."""
+
+    retention_days: float = Field(gt=0)
+    schedule: str = "0 3 * * *"
+    dry_run: bool = Field(default=False, description="only list what would be deleted")
+    folder: str | None = Field(default=None, description="default: Airflow's [logging] base_log_folder")
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        problem = schedule_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class Maintenance(_Model):
+    """Housekeeping DAGs generated beside the pipelines."""
+
+    log_cleanup: LogCleanup | None = None
+
+
+MAINTENANCE_DAGS = ("headwater_log_cleanup",)
