@@ -45,10 +45,39 @@ class LogCleanup(_Model):
         return value
 
 
+class MetadataCleanup(_Model):
+    """A DAG running ``airflow db clean`` (``headwater_metadata_cleanup``): metadata rows past a retention
+    are moved to archive tables (or dropped, ``archive: false``) in bounded batches."""
+
+    retention_days: float = Field(gt=0)
+    schedule: str = "30 3 * * *"
+    batch_size: int = Field(default=10000, ge=1)
+    archive: bool = True
+    tables: list[str] = Field(default_factory=list, description="default: every table db clean knows")
+    dry_run: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        problem = schedule_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.fullmatch(r"[a-z_]+", name):
+                raise ValueError(f"{name!r} is not an Airflow metadata table name")
+        return value
+
+
 class Maintenance(_Model):
     """Housekeeping DAGs generated beside the pipelines."""
 
     log_cleanup: LogCleanup | None = None
+    metadata_cleanup: MetadataCleanup | None = None
 
 
-MAINTENANCE_DAGS = ("headwater_log_cleanup",)
+MAINTENANCE_DAGS = ("headwater_log_cleanup", "headwater_metadata_cleanup")

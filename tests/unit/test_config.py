@@ -500,6 +500,8 @@ def test_the_maintenance_section(tmp_path: Path) -> None:
         ("maintenance:\n  log_cleanup: {}\n", "maintenance.log_cleanup.retention_days"),
         ("maintenance:\n  log_cleanup: {retention_days: 3, schedule: daily}\n", "'daily' is not a cron expression"),
         ("maintenance:\n  backups: {}\n", "maintenance.backups"),
+        ("maintenance:\n  metadata_cleanup: {retention_days: 9, tables: [DagRun]}\n", "not an Airflow metadata table"),
+        ("maintenance:\n  metadata_cleanup: {retention_days: 9, batch_size: 0}\n", "metadata_cleanup.batch_size"),
     ):
         with pytest.raises(ConfigError, match=expected):
             load_config(write(tmp_path, base + text))

@@ -38,7 +38,7 @@ from headwater.operators import (
     SheetsToLakeOperator,
     SqlToLakeOperator,
 )
-from headwater.ops_config import LogCleanup
+from headwater.ops_config import Maintenance
 from headwater.pipeline import group_sources
 
 log = logging.getLogger(__name__)
@@ -63,30 +63,36 @@ def build_dags(config_path: str | Path | None = None, links: bool | None = None)
     if links is None:
         links = os.environ.get(LINKS_ENV, "on") != "off"
     dags = {name: build_dag(loaded, name, pipeline, links) for name, pipeline in loaded.config.pipelines.items()}
-    cleanup = loaded.config.maintenance.log_cleanup
-    if cleanup is not None:
-        dags["headwater_log_cleanup"] = log_cleanup_dag(cleanup, loaded.config.defaults)
+    dags.update(maintenance_dags(loaded.config.maintenance, loaded.config.defaults))
     return dags
 
 
-def log_cleanup_dag(cleanup: LogCleanup, defaults: Defaults) -> DAG:
-    """The ``maintenance.log_cleanup`` DAG: one task deleting (or, dry, listing) task logs past the retention."""
-    from headwater.operators.maintenance import LogCleanupOperator
+def maintenance_dags(maintenance: Maintenance, defaults: Defaults) -> dict[str, DAG]:
+    """The housekeeping DAGs the ``maintenance:`` section asks for, one task each."""
+    from headwater.operators.maintenance import LogCleanupOperator, MetadataCleanupOperator
 
-    with DAG(
-        dag_id="headwater_log_cleanup",
-        description=f"task logs older than {cleanup.retention_days:g} days{' (dry run)' if cleanup.dry_run else ''}",
-        schedule=cleanup.schedule if _keeps_schedule("headwater_log_cleanup") else None,
-        start_date=datetime(2026, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=1,
-        tags=["headwater", "maintenance"],
-        default_args={"owner": defaults.owner, "retries": 1, "retry_delay": timedelta(minutes=5)},
-    ) as dag:
-        LogCleanupOperator(
-            task_id="clean_logs", retention_days=cleanup.retention_days, dry_run=cleanup.dry_run, folder=cleanup.folder
-        )
-    return dag
+    dags = {}
+    jobs: list[tuple[str, str, str, bool, type[BaseOperator], Any]] = []
+    if (logs := maintenance.log_cleanup) is not None:
+        what = f"task logs older than {logs.retention_days:g} days"
+        jobs.append(("headwater_log_cleanup", logs.schedule, what, logs.dry_run, LogCleanupOperator, logs))
+    if (meta := maintenance.metadata_cleanup) is not None:
+        what = f"metadata rows older than {meta.retention_days:g} days (airflow db clean)"
+        jobs.append(("headwater_metadata_cleanup", meta.schedule, what, meta.dry_run, MetadataCleanupOperator, meta))
+    for dag_id, schedule, what, dry_run, operator, settings in jobs:
+        with DAG(
+            dag_id=dag_id,
+            description=what + (" (dry run)" if dry_run else ""),
+            schedule=schedule if _keeps_schedule(dag_id) else None,
+            start_date=datetime(2026, 1, 1, tzinfo=UTC),
+            catchup=False,
+            max_active_runs=1,
+            tags=["headwater", "maintenance"],
+            default_args={"owner": defaults.owner, "retries": 1, "retry_delay": timedelta(minutes=5)},
+        ) as dag:
+            operator(task_id="clean", **settings.model_dump(exclude={"schedule"}))
+        dags[dag_id] = dag
+    return dags
 
 
 def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool = True) -> DAG:

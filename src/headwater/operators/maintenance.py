@@ -1,8 +1,11 @@
-"""Housekeeping operators: ``LogCleanupOperator`` deletes task logs past a retention (headwater.log_cleanup)."""
+"""Housekeeping operators: ``LogCleanupOperator`` deletes task logs past a retention (headwater.log_cleanup);
+``MetadataCleanupOperator`` runs ``airflow db clean``."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +66,51 @@ class LogCleanupOperator(BaseOperator):
             "kept_running": len(report.kept_running),
             "skipped_links": len(report.skipped_links),
         }
+
+
+class MetadataCleanupOperator(BaseOperator):
+    """Run ``airflow db clean`` for rows older than ``retention_days``: archived (unless ``archive`` is off),
+    in batches of ``batch_size``, failing on any cleanup error; ``dry_run`` only reports what it would do."""
+
+    ui_color = "#eaeded"
+
+    def __init__(
+        self,
+        *,
+        retention_days: float,
+        batch_size: int = 10000,
+        archive: bool = True,
+        tables: Sequence[str] = (),
+        dry_run: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.retention_days = retention_days
+        self.batch_size = batch_size
+        self.archive = archive
+        self.tables = list(tables)
+        self.list_only = dry_run  # not self.dry_run: BaseOperator has a dry_run() method
+
+    def command(self, now: datetime) -> list[str]:
+        before = (now - timedelta(days=self.retention_days)).isoformat()
+        args = [str(Path(sys.executable).with_name("airflow")), "db", "clean", "--clean-before-timestamp", before]
+        args += ["--batch-size", str(self.batch_size), "--yes", "--error-on-cleanup-failure"]
+        args += [] if self.archive else ["--skip-archive"]
+        args += ["--tables", ",".join(self.tables)] if self.tables else []
+        return args + (["--dry-run"] if self.list_only else [])
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        import subprocess
+
+        from airflow.sdk.exceptions import AirflowFailException
+
+        now = datetime.now(UTC)
+        args = self.command(now)
+        done = subprocess.run(args, capture_output=True, text=True, timeout=3600, check=False)  # noqa: S603
+        for line in (done.stdout + done.stderr).splitlines():
+            if line.strip():
+                self.log.info("%s", line)
+        if done.returncode != 0:
+            last = next((x for x in reversed((done.stderr or done.stdout).splitlines()) if x.strip()), "")
+            raise AirflowFailException(f"airflow db clean failed (exit {done.returncode}): {last.strip()}")
+        return {"clean_before": args[args.index("--clean-before-timestamp") + 1], "dry_run": self.list_only}
