@@ -309,13 +309,9 @@ def test_an_upstream_failure_stops_the_chain_with_a_clear_reason(chain: dict[str
 
 
 def test_backfill_runs_each_date_in_turn_and_skips_stale_exports(chain: dict[str, Any]) -> None:
-    from airflow_client.client.models.backfill_post_body import BackfillPostBody
-
     api: AirflowApi = chain["api"]
     start, end = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 3, tzinfo=UTC)
-    api.backfills.create_backfill(
-        BackfillPostBody(dag_id="daily", from_date=start, to_date=end, max_active_runs=1, reprocess_behavior="none")
-    )
+    api.backfill("daily", start, end, max_active_runs=1)
     days = [start + timedelta(days=i) for i in range(3)]
     runs = [wait_run(api, "daily", day) for day in days]
     assert [str(r.run_type.value) for r in runs] == ["backfill"] * 3
