@@ -28,13 +28,12 @@ class Alerts(_Model):
         return value
 
 
-class LogCleanup(_Model):
-    """A DAG deleting task logs past a retention (``headwater_log_cleanup``); see headwater.log_cleanup."""
+class _Housekeeping(_Model):
+    """What every maintenance DAG has: a retention, a cron schedule, and a dry run that changes nothing."""
 
     retention_days: float = Field(gt=0)
-    schedule: str = "0 3 * * *"
-    dry_run: bool = Field(default=False, description="only list what would be deleted")
-    folder: str | None = Field(default=None, description="default: Airflow's [logging] base_log_folder")
+    schedule: str
+    dry_run: bool = Field(default=False, description="only report what would be deleted")
 
     @field_validator("schedule")
     @classmethod
@@ -45,24 +44,21 @@ class LogCleanup(_Model):
         return value
 
 
-class MetadataCleanup(_Model):
+class LogCleanup(_Housekeeping):
+    """A DAG deleting task logs past a retention (``headwater_log_cleanup``); see headwater.log_cleanup."""
+
+    schedule: str = "0 3 * * *"
+    folder: str | None = Field(default=None, description="default: Airflow's [logging] base_log_folder")
+
+
+class MetadataCleanup(_Housekeeping):
     """A DAG running ``airflow db clean`` (``headwater_metadata_cleanup``): metadata rows past a retention
     are moved to archive tables (or dropped, ``archive: false``) in bounded batches."""
 
-    retention_days: float = Field(gt=0)
     schedule: str = "30 3 * * *"
     batch_size: int = Field(default=10000, ge=1)
     archive: bool = True
     tables: list[str] = Field(default_factory=list, description="default: every table db clean knows")
-    dry_run: bool = False
-
-    @field_validator("schedule")
-    @classmethod
-    def _schedule(cls, value: str) -> str:
-        problem = schedule_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @field_validator("tables")
     @classmethod
