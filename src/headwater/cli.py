@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from headwater.cli_api import health, trigger
+from headwater.cli_backup import backups, restore
 from headwater.cli_chain import chain
 from headwater.cli_cluster import cluster_app
 from headwater.cli_users import create_admin, create_user
@@ -39,6 +40,8 @@ app.command(name="create-user")(create_user)
 app.add_typer(cluster_app, name="cluster")
 app.command(name="trigger")(trigger)
 app.command(name="health")(health)
+app.command(name="backups")(backups)
+app.command(name="restore")(restore)
 console = Console()
 errors = Console(stderr=True, soft_wrap=True, highlight=False)  # one unbroken line per error, for logs and grep
 ConfigOption = Annotated[

@@ -10,16 +10,13 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
+from headwater.cli_common import Output, console, errors, fail
 from headwater.errors import HeadwaterError
 
-console = Console(soft_wrap=True)
-errors = Console(stderr=True, soft_wrap=True, highlight=False)
 COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 
 Server = Annotated[str, typer.Option("--server", envvar="AIRFLOW_API_URL", help="the api-server's URL")]
@@ -27,18 +24,6 @@ User = Annotated[str, typer.Option("--user", envvar="AIRFLOW_USERNAME", help="th
 Password = Annotated[
     str, typer.Option("--password", envvar="AIRFLOW_PASSWORD", help="prefer AIRFLOW_PASSWORD: options show in ps")
 ]
-Output = Annotated[str, typer.Option("--output", "-o", help="table or json")]
-
-
-def _fail(message: str, status: int = 1) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {escape(message)}")
-    raise typer.Exit(status)
-
-
-def _output(value: str) -> str:
-    if value not in ("table", "json"):
-        _fail(f"--output {value!r} is not table or json", 2)
-    return value
 
 
 def trigger(
@@ -55,7 +40,6 @@ def trigger(
     output: Output = "table",
 ) -> None:
     """Trigger a DAG run through the REST API, and with --wait follow it to the end."""
-    _output(output)
     body = _conf(conf)
     when = _when(logical_date)
     from headwater.ops.airflow_api import AirflowApi
@@ -63,7 +47,7 @@ def trigger(
     try:
         api = AirflowApi(server, user, password)
     except HeadwaterError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         run = api.trigger(dag_id, when, body, retry_conflict=False)
         result = {"dag_id": dag_id, "run_id": run.dag_run_id, "logical_date": _iso(run.logical_date)}
@@ -71,7 +55,7 @@ def trigger(
         deadline = time.monotonic() + timeout
         while wait and state not in ("success", "failed"):
             if time.monotonic() > deadline:
-                _fail(f"{dag_id} run {run.dag_run_id} still {state} after {timeout:g} s")
+                fail(f"{dag_id} run {run.dag_run_id} still {state} after {timeout:g} s")
             time.sleep(2)
             state = str(api.dag_runs.get_dag_run(dag_id, run.dag_run_id).state.value)
         result["state"] = state
@@ -84,7 +68,7 @@ def trigger(
             )
             result["failed_tasks"] = failed
     except HeadwaterError as exc:
-        _fail(_explain(str(exc), dag_id, server))
+        fail(_explain(str(exc), dag_id, server))
     finally:
         api.close()
     if output == "json":
@@ -103,9 +87,9 @@ def _conf(text: str | None) -> dict[str, Any]:
     try:
         value = json.loads(text)
     except ValueError as exc:
-        _fail(f"--conf is not JSON: {exc}", 2)
+        fail(f"--conf is not JSON: {exc}", 2)
     if not isinstance(value, dict):
-        _fail("--conf must be a JSON object", 2)
+        fail("--conf must be a JSON object", 2)
     return value
 
 
@@ -117,7 +101,7 @@ def _when(text: str | None) -> datetime | None:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        _fail(f"--logical-date {text!r} is not an ISO date or timestamp", 2)
+        fail(f"--logical-date {text!r} is not an ISO date or timestamp", 2)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
@@ -143,13 +127,12 @@ def health(
     which answers 200 even when the scheduler is dead); for cron, probes and monitors."""
     import httpx
 
-    _output(output)
     try:
         reply = httpx.get(f"{server.rstrip('/')}/api/v2/monitor/health", timeout=30)
         reply.raise_for_status()
         data = reply.json()
     except (httpx.HTTPError, ValueError) as exc:
-        _fail(f"cannot read {server}/api/v2/monitor/health: {exc}")
+        fail(f"cannot read {server}/api/v2/monitor/health: {exc}")
     now = datetime.now(UTC)
     report: dict[str, dict[str, Any]] = {}
     for name in COMPONENTS:

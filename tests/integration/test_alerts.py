@@ -4,16 +4,15 @@ text names DAG, task, logical date, try and log URL, and carries no secret and n
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from tests.fakes.webhook import webhook_receiver
 from tests.integration.test_end_to_end import run_dag
 
 pytestmark = pytest.mark.integration
@@ -24,25 +23,8 @@ CELL = "NOTANUMBER7731"
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append({"path": self.path, "body": json.loads(body)})
-            self.send_response(200)
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}", received
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as found:
+        yield found
 
 
 def test_a_failed_task_sends_one_alert_without_secrets_or_cells(

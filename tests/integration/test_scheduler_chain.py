@@ -23,6 +23,7 @@ import pytest
 from headwater.ops.airflow_api import AirflowApi
 from headwater.ops.local_cluster import LocalCluster, session_pids
 from tests.conftest import REPO, free_port
+from tests.fakes.webhook import webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -95,7 +96,17 @@ pipelines:
     retries: 0
     exports:
       - {name: daily_copy, query: "SELECT count(*) AS n FROM raw.daily_items"}
+  late:
+    schedule: "0 11 * * *"
+    start_date: 2026-01-01
+    retries: 0
+    alerts: {slack_conn_id: slack_late, deadline_minutes: 0.1}
+    after:
+      - {pipeline: rates, mode: deferrable, poke_seconds: 5, timeout_minutes: 1}
+    sheets:
+      - {workbook: items.csv, table: raw.late_items, load: replace}
 """
+WEBHOOK_TOKEN = "T0000/B0000/LATEHOOK5e1d"
 
 DBT_PROJECT = {
     "dbt_project.yml": """
@@ -143,6 +154,9 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(textwrap.dedent(text).strip() + "\n", encoding="utf-8")
     home = base / "hw"
+    stack = contextlib.ExitStack()
+    host, received = stack.enter_context(webhook_receiver())
+    slack = {"conn_type": "slackwebhook", "host": host, "schema": "http", "password": WEBHOOK_TOKEN}
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADWATER_HOME", str(home))
         refresh_manifests(load_config(config), only_stale=False)
@@ -154,6 +168,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "HEADWATER_HOME": str(home),
             "HEADWATER_LINKS": "on",
             "HEADWATER_SCHEDULES": "daily",  # the others start only when triggered here
+            "AIRFLOW_CONN_SLACK_LATE": json.dumps(slack),
         },
         port=free_port(),
     )
@@ -163,10 +178,11 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         sessions = [p.pid for p in cluster.processes.values()]
         api = AirflowApi(cluster.url, cluster.username, cluster.password)
         api.wait_for_dags(["ingest", "rates", "transform", "report", "daily"], timeout=120)
-        yield {"api": api, "cluster": cluster, "base": base, "home": home}
+        yield {"api": api, "cluster": cluster, "base": base, "home": home, "received": received}
         api.close()
     finally:
         cluster.stop()
+        stack.close()
         left = session_pids(sessions)
         assert left == [], f"processes left behind: {left}"
         listening(cluster.port)
@@ -337,3 +353,22 @@ def test_backfill_runs_each_date_in_turn_and_skips_stale_exports(chain: dict[str
     assert states(api, "daily", latest.dag_run_id)["export__daily_items"] == "success"
     follower = wait_run(api, "daily_export", latest.logical_date)
     assert states(api, "daily_export", follower.dag_run_id)["export__daily_copy"] == "success"
+
+
+def test_a_run_past_its_deadline_sends_one_late_alert_while_it_runs(chain: dict[str, Any]) -> None:
+    """Airflow 3's Deadline Alert (what SLA misses became): ``late`` waits for a rates run that never comes,
+    so it is still running 6 s after it was queued; the scheduler sees the deadline pass and the triggerer
+    posts the message."""
+    api: AirflowApi = chain["api"]
+    when = datetime(2030, 1, 1, 11, tzinfo=UTC)
+    api.trigger("late", when)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not chain["received"]:
+        time.sleep(1)
+    assert [r["path"] for r in chain["received"]] == [f"/{WEBHOOK_TOKEN}"]
+    run = api.run_at("late", when)
+    assert run is not None and str(run.state.value) in ("queued", "running")  # told before the run ended
+    lines = chain["received"][0]["body"]["text"].splitlines()
+    assert lines[0].startswith(f":hourglass: headwater: run `{run.dag_run_id}` of `late` has not finished 0.1 minutes")
+    assert lines[1].startswith("logical date: 2030-01-01T11:00:00")
+    assert WEBHOOK_TOKEN.split("/")[-1] not in json.dumps(chain["received"][0]["body"])

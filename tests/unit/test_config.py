@@ -502,9 +502,17 @@ def test_the_maintenance_section(tmp_path: Path) -> None:
         ("maintenance:\n  backups: {}\n", "maintenance.backups"),
         ("maintenance:\n  metadata_cleanup: {retention_days: 9, tables: [DagRun]}\n", "not an Airflow metadata table"),
         ("maintenance:\n  metadata_cleanup: {retention_days: 9, batch_size: 0}\n", "metadata_cleanup.batch_size"),
+        ("maintenance:\n  metadata_backup: {keep: 0}\n", "metadata_backup.keep"),
+        ("maintenance:\n  metadata_backup: {secrets: clear}\n", "metadata_backup.secrets"),
+        ("maintenance:\n  metadata_backup: {prefix: ../elsewhere}\n", "not a relative folder"),
+        ("maintenance:\n  metadata_backup: {conn_id: 'my db'}\n", "'my db' is not a Connection id"),
+        ("maintenance:\n  metadata_backup: {compress_level: 10}\n", "metadata_backup.compress_level"),
     ):
         with pytest.raises(ConfigError, match=expected):
             load_config(write(tmp_path, base + text))
+    backup = load_config(write(tmp_path, base + "maintenance:\n  metadata_backup: {}\n")).config.maintenance
+    assert backup.metadata_backup is not None and backup.metadata_backup.keep == 7
+    assert backup.metadata_backup.secrets == "encrypt" and backup.metadata_backup.conn_id is None
     taken = "pipelines:\n  headwater_log_cleanup:\n    sheets: [{workbook: a.csv, table: raw.a}]\n"
     with pytest.raises(ConfigError, match="'headwater_log_cleanup' is taken by a maintenance DAG"):
         load_config(write(tmp_path, taken))

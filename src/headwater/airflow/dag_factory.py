@@ -13,7 +13,7 @@ from typing import Any
 
 from airflow.sdk import DAG, BaseOperator
 
-from headwater.airflow.alerts import alert_callbacks
+from headwater.airflow.alerts import alert_callbacks, deadline_alert
 from headwater.airflow.dag_links import (
     dbt_tasks,
     latest_only_gate,
@@ -69,20 +69,39 @@ def build_dags(config_path: str | Path | None = None, links: bool | None = None)
 
 def maintenance_dags(maintenance: Maintenance, defaults: Defaults) -> dict[str, DAG]:
     """The housekeeping DAGs the ``maintenance:`` section asks for, one task each."""
-    from headwater.operators.maintenance import LogCleanupOperator, MetadataCleanupOperator
+    from headwater.operators.maintenance import (
+        LogCleanupOperator,
+        MetadataBackupOperator,
+        MetadataCleanupOperator,
+    )
 
     dags = {}
-    jobs: list[tuple[str, str, str, bool, type[BaseOperator], Any]] = []
+    jobs: list[tuple[str, str, str, type[BaseOperator], dict[str, Any]]] = []
     if (logs := maintenance.log_cleanup) is not None:
-        what = f"task logs older than {logs.retention_days:g} days"
-        jobs.append(("headwater_log_cleanup", logs.schedule, what, logs.dry_run, LogCleanupOperator, logs))
+        what = f"task logs older than {logs.retention_days:g} days" + (" (dry run)" if logs.dry_run else "")
+        jobs.append(("headwater_log_cleanup", logs.schedule, what, LogCleanupOperator, logs.model_dump()))
     if (meta := maintenance.metadata_cleanup) is not None:
         what = f"metadata rows older than {meta.retention_days:g} days (airflow db clean)"
-        jobs.append(("headwater_metadata_cleanup", meta.schedule, what, meta.dry_run, MetadataCleanupOperator, meta))
-    for dag_id, schedule, what, dry_run, operator, settings in jobs:
+        what += " (dry run)" if meta.dry_run else ""
+        jobs.append(("headwater_metadata_cleanup", meta.schedule, what, MetadataCleanupOperator, meta.model_dump()))
+    if (backup := maintenance.metadata_backup) is not None:
+        what = f"pg_dump of the metadata database into the lake, newest {backup.keep} kept"
+        where = {"lake_url": defaults.lake_url, "aws_conn_id": defaults.aws_conn_id}
+        jobs.append(
+            (
+                "headwater_metadata_backup",
+                backup.schedule,
+                what,
+                MetadataBackupOperator,
+                {**backup.model_dump(), **where},
+            )
+        )
+    for dag_id, schedule, what, operator, settings in jobs:
+        settings.pop("schedule")
+        task_id = "backup" if operator is MetadataBackupOperator else "clean"
         with DAG(
             dag_id=dag_id,
-            description=what + (" (dry run)" if dry_run else ""),
+            description=what,
             schedule=schedule if _keeps_schedule(dag_id) else None,
             start_date=datetime(2026, 1, 1, tzinfo=UTC),
             catchup=False,
@@ -90,7 +109,7 @@ def maintenance_dags(maintenance: Maintenance, defaults: Defaults) -> dict[str, 
             tags=["headwater", "maintenance"],
             default_args={"owner": defaults.owner, "retries": 1, "retry_delay": timedelta(minutes=5)},
         ) as dag:
-            operator(task_id="clean", **settings.model_dump(exclude={"schedule"}))
+            operator(task_id=task_id, **settings)
         dags[dag_id] = dag
     return dags
 
@@ -108,6 +127,7 @@ def build_dag(loaded: LoadedConfig, name: str, pipeline: Pipeline, links: bool =
         max_active_runs=1,
         tags=["headwater", "sheets", *pipeline.tags],
         doc_md=_doc(loaded, name, pipeline),
+        deadline=deadline_alert(pipeline.alerts),
         default_args={
             "owner": defaults.owner,
             "retries": pipeline.retries,

@@ -1,5 +1,6 @@
 """Housekeeping operators: ``LogCleanupOperator`` deletes task logs past a retention (headwater.log_cleanup);
-``MetadataCleanupOperator`` runs ``airflow db clean``."""
+``MetadataCleanupOperator`` runs ``airflow db clean``; ``MetadataBackupOperator`` dumps the metadata
+database into the lake."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import BaseOperator, Context
+
+from headwater.operators.base import HeadwaterOperator
 
 ACTIVE = ["running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", "restarting"]
 
@@ -114,3 +117,116 @@ class MetadataCleanupOperator(BaseOperator):
             last = next((x for x in reversed((done.stderr or done.stdout).splitlines()) if x.strip()), "")
             raise AirflowFailException(f"airflow db clean failed (exit {done.returncode}): {last.strip()}")
         return {"clean_before": args[args.index("--clean-before-timestamp") + 1], "dry_run": self.list_only}
+
+
+class MetadataBackupOperator(HeadwaterOperator):
+    """Back up the PostgreSQL metadata database into the lake under ``prefix`` (headwater.ops.metadata_backup):
+    ``pg_dump`` plus Connections and Variables with their secrets Fernet-encrypted with ``[core] fernet_key``
+    (``secrets="encrypt"``) or left out (``"omit"``); keeps the newest ``keep`` backups.
+
+    ``conn_id`` is a postgres Connection to the database; without one, Airflow's own
+    ``[database] sql_alchemy_conn`` (which must then be PostgreSQL).
+    """
+
+    template_fields: Sequence[str] = ("conn_id", "prefix")
+    ui_color = "#eaeded"
+
+    def __init__(
+        self,
+        *,
+        conn_id: str | None = None,
+        keep: int = 7,
+        secrets: str = "encrypt",
+        prefix: str = "_backups/airflow_metadata",
+        compress_level: int = 6,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.conn_id = conn_id
+        self.keep = keep
+        self.secrets = secrets
+        self.prefix = prefix
+        self.compress_level = compress_level
+
+    def run(self, context: Context) -> dict[str, Any]:
+        import airflow
+        from airflow.configuration import conf
+
+        from headwater.ops.metadata_backup import backup_metadata, fernet_from_key
+
+        lake = self.lake()
+        cipher = fernet_from_key(conf.get("core", "fernet_key", fallback="")) if self.secrets == "encrypt" else None
+        folder, manifest, pruned = backup_metadata(
+            self.conninfo(),
+            lake,
+            f"{lake.url.rstrip('/')}/{self.prefix.strip('/')}",
+            keep=self.keep,
+            secrets=self.secrets,
+            cipher=cipher,
+            compress_level=self.compress_level,
+            airflow_version=airflow.__version__,
+        )
+        self.log.info(
+            "backup %s: %d tables, %d rows, %.1f MB; removed %d older backup(s)",
+            folder,
+            len(manifest.tables),
+            manifest.rows,
+            manifest.total_bytes / 1e6,
+            len(pruned),
+        )
+        return {
+            "backup": folder,
+            "tables": len(manifest.tables),
+            "rows": manifest.rows,
+            "bytes": manifest.total_bytes,
+            "removed": pruned,
+        }
+
+    def conninfo(self) -> dict[str, Any]:
+        """libpq settings of the database to dump, from the Connection or Airflow's own metadata DB URL."""
+        from airflow.configuration import conf
+
+        from headwater.airflow.connections import get_connection, libpq_conninfo
+        from headwater.errors import ConnectionConfigError
+
+        if self.conn_id:
+            conn = get_connection(self.conn_id)
+            if conn is None:
+                raise ConnectionConfigError(f"metadata_backup: Connection {self.conn_id!r} is not defined")
+            if (conn.conn_type or "").lower() not in ("postgres", "postgresql"):
+                raise ConnectionConfigError(
+                    f"metadata_backup: Connection {self.conn_id!r} is of type {conn.conn_type!r}; "
+                    "pg_dump needs a postgres Connection"
+                )
+            return libpq_conninfo(conn)
+        return conninfo_from_sqlalchemy_url(conf.get("database", "sql_alchemy_conn"))
+
+
+def conninfo_from_sqlalchemy_url(url: str) -> dict[str, Any]:
+    """libpq settings from Airflow's ``[database] sql_alchemy_conn``; an error (never naming the password)
+    when it is not PostgreSQL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    from headwater.errors import ConnectionConfigError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConnectionConfigError("metadata_backup: [database] sql_alchemy_conn is not a database URL") from None
+    if parsed.get_backend_name() != "postgresql":
+        raise ConnectionConfigError(
+            f"metadata_backup: Airflow's metadata database is {parsed.get_backend_name()}, and pg_dump backs up "
+            "PostgreSQL only; set maintenance.metadata_backup.conn_id to a postgres Connection"
+        )
+    info: dict[str, Any] = {
+        "host": parsed.host or "localhost",
+        "port": parsed.port,
+        "user": parsed.username,
+        "password": parsed.password,
+        "dbname": parsed.database,
+    }
+    info.update(
+        {k: v for k, v in parsed.query.items() if k in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options")}
+    )
+    return {k: v for k, v in info.items() if v is not None}
