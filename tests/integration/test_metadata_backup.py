@@ -334,3 +334,27 @@ def test_the_metadata_database_url_must_be_postgresql() -> None:
     with pytest.raises(ConnectionConfigError, match="not a database URL") as caught:
         conninfo_from_sqlalchemy_url("postgres ql://u:secret-pw@h/db")
     assert "secret-pw" not in str(caught.value)
+
+
+def test_backups_in_an_s3_lake_are_kept_pruned_and_restored(source: dict[str, Any], s3: tuple[Any, str]) -> None:
+    from headwater.lake import S3Lake
+    from headwater.ops.backup_manifest import find_backup, list_backups
+    from headwater.ops.metadata_backup import backup_metadata, fernet_from_key
+    from headwater.ops.metadata_restore import restore_metadata
+
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="lake/_backups/m/README.txt", Body=b"not headwater's")
+    lake = S3Lake(client, f"s3://{bucket}/lake")
+    prefix = f"s3://{bucket}/lake/_backups/m"
+    cipher = fernet_from_key(source["key"])
+    conninfo = {**PG, "dbname": source["database"]}
+    made = [backup_metadata(conninfo, lake, prefix, keep=1, cipher=cipher)[0] for _ in range(2)]
+    assert [b.uri for b in list_backups(lake, prefix)] == made[1:]
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"])
+    assert keys[-1] == "lake/_backups/m/README.txt" and len(keys) == 5  # one backup of four objects, and theirs
+    target = _create_database("hw_meta_dst")
+    try:
+        report = restore_metadata(lake, find_backup(lake, prefix, "latest"), {**PG, "dbname": target}, cipher=cipher)
+        assert report.tables == counts(source["database"])
+    finally:
+        _drop_database(target)
