@@ -39,7 +39,7 @@ def chain(
 ) -> None:
     """Start Airflow's scheduler, dag-processor, triggerer and api-server, trigger the chain's roots through
     the REST API, wait for every run it starts, print each run, and stop everything it started."""
-    from headwater.cli import _parse_date, _refresh_dbt_manifests
+    from headwater.cli_run import parse_date, refresh_dbt_manifests
     from headwater.config import load_config
     from headwater.local_airflow import PACKAGE_DAGS, prepare_env
     from headwater.ops.local_cluster import LocalCluster, interrupts_as_exceptions, stop_detached
@@ -53,9 +53,9 @@ def chain(
     if stopped:
         errors.print(f"stopped the Airflow a previous --keep-ui run left up ({', '.join(stopped)})")
     try:
-        when = _parse_date(logical_date)
+        when = parse_date(logical_date)
         loaded = load_config(os.environ["HEADWATER_CONFIG"])
-        _refresh_dbt_manifests()
+        refresh_dbt_manifests()
     except (HeadwaterError, ValueError) as exc:
         errors.print(f"[bold red]error:[/] {escape(str(exc))}")
         raise typer.Exit(2 if isinstance(exc, ValueError) else 1) from None

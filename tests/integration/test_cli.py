@@ -35,7 +35,7 @@ def test_validate_refuses_a_cycle_naming_it(tmp_path: Path) -> None:
         "  d: {after: [c], triggers: [a], sheets: [{workbook: d.csv, table: raw.d}]}\n"
     )
     result = runner.invoke(app, ["validate", "--config", str(config)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad config
     assert "the links form a cycle: a -> b -> c -> d -> a" in " ".join(result.output.split())
 
 
@@ -43,7 +43,7 @@ def test_validate_names_the_bad_key(tmp_path: Path) -> None:
     config = tmp_path / "p.yaml"
     config.write_text("pipelines:\n  p:\n    sheets:\n      - {workbook: a.csv, table: raw.t, load: merge}\n")
     result = runner.invoke(app, ["validate", "--config", str(config)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "pipelines.p.sheets[0].load" in " ".join(result.output.split())
 
 
@@ -102,6 +102,7 @@ def test_export_reads_the_source_url_from_the_environment(
 def test_the_demo_commands_in_process(airflow_db: Path, hw_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What `make demo` runs: init, run, tables, with their output and exit codes."""
     monkeypatch.setenv("HEADWATER_CONFIG", "config/pipelines.yaml")  # run sets it; monkeypatch restores it
+    monkeypatch.setenv("HEADWATER_RUN_WORKER", "1")  # in this process, not under run's supervisor
     result = runner.invoke(app, ["init"])
     assert result.exit_code == 0, result.output
     assert f"Airflow metadata database ready (AIRFLOW_HOME={airflow_db})" in " ".join(result.output.split())
@@ -133,6 +134,7 @@ def test_a_failing_run_in_process_names_the_task_and_the_cell(
         "      - {workbook: bad.csv, table: raw.bad, columns: {amount: integer}}\n"
     )
     monkeypatch.setenv("HEADWATER_CONFIG", str(config))
+    monkeypatch.setenv("HEADWATER_RUN_WORKER", "1")  # in this process, not under run's supervisor
     result = runner.invoke(app, ["run", "bad_one", "--logical-date", "2026-01-05"])
     assert result.exit_code == 1
     assert result.stderr.strip().splitlines()[-1] == (
@@ -142,8 +144,8 @@ def test_a_failing_run_in_process_names_the_task_and_the_cell(
     assert "not run: check__raw__bad, load__raw__bad (an upstream task failed)" in result.stderr
     assert "twelve" not in result.output
     result = runner.invoke(app, ["run", "no_such_pipeline"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{config}: no pipeline named 'no_such_pipeline' (configured: bad_one)" in result.stderr
     result = runner.invoke(app, ["run", "bad_one", "--logical-date", "5 Jan"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--logical-date '5 Jan' is not YYYY-MM-DD or an ISO timestamp" in result.stderr

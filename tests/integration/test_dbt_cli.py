@@ -55,7 +55,7 @@ def _last_lines(stderr: str) -> list[str]:
 def test_a_missing_dbt_project_is_one_line(tmp_path: Path) -> None:
     _config(tmp_path)
     result = headwater("run", "people", "-c", "p.yaml", cwd=tmp_path, home=tmp_path / "h")
-    assert result.returncode == 1
+    assert result.returncode == 2  # bad config
     assert _last_lines(result.stderr) == [f"error: dbt project folder {tmp_path / 'proj'} does not exist"]
     assert "Traceback" not in result.stderr + result.stdout
 
