@@ -1,14 +1,20 @@
-"""MySQL and MariaDB as a source: PyMySQL's unbuffered (server-side) cursor, rows written as CSV in Python.
+"""MySQL and MariaDB as a source.
 
-Runs the configured query (one SELECT) in a READ ONLY transaction; PyMySQL sends one statement at a time.
+Exports stream through MySQL's C client (the C extension of mysql-connector-python) on an unbuffered
+cursor that returns each value as the server's own text, never converted to a Python type: whole batches
+become Arrow columns and Arrow's C++ CSV writer quotes them, so no Python code runs per value. Measured on
+2M rows (bench/export.py), that is near ``mysql --quick | gzip -1``, where PyMySQL's pure-Python rows were
+10x slower. The text is exactly what the server prints: decimals to the last digit, fractional seconds,
+JSON as written. Binary columns are written as lowercase hex; zero dates ('0000-00-00', or a zero month
+or day) have no value in other databases and are refused naming the row and column. Small queries
+(watermarks, counts) use PyMySQL. Queries run in a READ ONLY transaction, one statement at a time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
 from headwater.coltypes import ColumnType
@@ -63,33 +69,141 @@ class MySQLSource:
 
     @contextlib.contextmanager
     def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
-        import pymysql
-        import pymysql.cursors
+        import mysql.connector
 
         query = check_single_select(query)
-        conn = self._connect()
+        conn = self._connect_c()
         try:
-            conn.query("START TRANSACTION READ ONLY")
-            cur = conn.cursor(pymysql.cursors.SSCursor)
+            cur = conn.cursor(raw=True)
+            cur.execute("START TRANSACTION READ ONLY")
             cur.execute(query, tuple(params) or None)
-            columns = [_mysql_column(d) for d in cur.description or []]
-            yield RowStream(columns, lambda boundary: self._chunks(cur, boundary))
-        except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: query failed: {exc}", transient=_mysql_transient(exc)) from None
+            fields = conn._cmysql.fetch_fields()  # name, type, length and decimals: what description omits
+            columns = [_field_column(f) for f in fields]
+            yield RowStream(columns, lambda boundary: self._chunks(conn, columns, fields, boundary))
+        except mysql.connector.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {_c_error(exc)}", transient=_c_transient(exc)) from None
         finally:
             with contextlib.suppress(Exception):
-                conn.close()
+                conn._cmysql.close()  # closing without reading the rest: an interrupted export ends at once
 
-    def _chunks(self, cur: Any, boundary: int) -> Iterator[tuple[bytes, int]]:
-        import pymysql
+    def _connect_c(self) -> Any:
+        import mysql.connector
+        from mysql.connector.constants import ClientFlag
 
-        total = 0
+        info = dict(self.conninfo)
+        timeout = info.pop("connect_timeout", 10)
         try:
-            while batch := cur.fetchmany(min(self.fetch_rows, boundary - total % boundary)):
+            conn = mysql.connector.connect(
+                **info,
+                use_pure=False,
+                charset="utf8mb4",
+                connection_timeout=timeout,
+                autocommit=False,
+                # its default lets "SELECT 1; DROP TABLE t" run both statements: one statement, always
+                client_flags=[-ClientFlag.MULTI_STATEMENTS, -ClientFlag.MULTI_RESULTS],
+            )
+            conn.cmd_query("SET time_zone = '+00:00'")
+        except mysql.connector.Error as exc:
+            raise SourceError(f"{self.label}: cannot connect: {_c_error(exc)}", transient=_c_transient(exc)) from None
+        except ImportError as exc:  # the wheel's C extension does not load on this machine
+            raise SourceError(f"{self.label}: MySQL's C client (mysql-connector-python) does not load: {exc}") from None
+        return conn
+
+    def _chunks(
+        self, conn: Any, columns: list[Column], fields: list[Any], boundary: int
+    ) -> Iterator[tuple[bytes, int]]:
+        import mysql.connector
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+
+        binary = [f[6] == _BINARY_CHARSET and f[8] in _BYTE_TYPES for f in fields]
+        dated = [f[8] in _DATE_TYPES for f in fields]
+        shape = pa.struct([(f"c{i}", pa.binary()) for i in range(len(columns))])
+        options = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
+        total = 0
+        client = conn._cmysql  # the C client itself: its rows one C call each, with no Python loop around them
+        client.raw(True)
+        rows_left = iter(client.fetch_row, None)
+        try:
+            while batch := list(itertools.islice(rows_left, min(self.fetch_rows, boundary - total % boundary))):
+                rows = pa.array(batch, type=shape)
+                arrays = []
+                for index, column in enumerate(columns):
+                    values = rows.field(index)
+                    if binary[index]:
+                        arrays.append(
+                            pa.array([None if v is None else v.hex() for v in values.to_pylist()], pa.string())
+                        )
+                        continue
+                    text = _utf8(values, column.name, total, self.label)
+                    if dated[index]:
+                        _refuse_zero_dates(text, column.name, total, self.label)
+                    arrays.append(text)
+                sink = pa.BufferOutputStream()
+                pacsv.write_csv(pa.RecordBatch.from_arrays(arrays, names=[c.name for c in columns]), sink, options)
                 total += len(batch)
-                yield "".join(_csv_record(row) for row in batch).encode("utf-8"), len(batch)
-        except pymysql.Error as exc:
-            raise SourceError(f"{self.label}: export failed: {exc}", transient=_mysql_transient(exc)) from None
+                yield sink.getvalue().to_pybytes(), len(batch)
+        except mysql.connector.Error as exc:
+            raise SourceError(f"{self.label}: export failed: {_c_error(exc)}", transient=_c_transient(exc)) from None
+
+
+_UNSIGNED = 32  # a field flag
+_BINARY_CHARSET = 63  # the "binary" character set: bytes, not text
+_BYTE_TYPES = {15, 16, 249, 250, 251, 252, 253, 254, 255}  # VARCHAR, BIT, BLOBs, VAR_STRING, STRING, GEOMETRY
+_DATE_TYPES = {7, 10, 12, 14}  # TIMESTAMP, DATE, DATETIME, NEWDATE
+_ZERO_DATE = r"^\d{4}-(00-\d\d|\d\d-00)"
+
+
+def _utf8(values: Any, column: str, offset: int, label: str) -> Any:
+    """The column's bytes as UTF-8 text (checked in C++); SourceError naming the row otherwise."""
+    import pyarrow as pa
+
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:
+        for index, value in enumerate(values.to_pylist()):
+            try:
+                value is None or value.decode("utf-8")
+            except UnicodeDecodeError:
+                raise SourceError(f"{label}: row {offset + index + 1}, column {column!r}: not UTF-8 text") from None
+        raise
+
+
+def _refuse_zero_dates(text: Any, column: str, offset: int, label: str) -> None:
+    import pyarrow.compute as pc
+
+    zero = pc.match_substring_regex(text, _ZERO_DATE)
+    if pc.any(zero).as_py():
+        index = pc.index(zero, True).as_py()
+        raise SourceError(
+            f"{label}: row {offset + index + 1}, column {column!r}: the zero date {text[index].as_py()!r} has no "
+            f"value in other databases; select NULLIF({column}, ...) or a real date instead"
+        )
+
+
+def _field_column(field: Sequence[Any]) -> Column:
+    """A column from MySQL's field metadata (catalog, db, table, org_table, name, org_name, charset, length,
+    type, flags, decimals)."""
+    name, charset, length, code, flags, decimals = field[4], field[6], field[7], field[8], field[9], field[10]
+    if isinstance(name, bytes):
+        name = name.decode("utf-8")
+    if code in (246, 0):  # NEWDECIMAL, DECIMAL: the display length counts the sign and the point
+        digits = int(length or 40) - (1 if decimals else 0) - 1
+        return Column(name, ColumnType("numeric", max(1, min(38, digits)), int(decimals or 0)))
+    if code == 8 and flags & _UNSIGNED:  # BIGINT UNSIGNED reaches 2**64 - 1, past every warehouse's bigint
+        return Column(name, ColumnType("numeric", 20, 0))
+    if charset == _BINARY_CHARSET and code in _BYTE_TYPES:
+        return Column(name, ColumnType("text"))
+    return _mysql_column((name, code, None, None, None, None))
+
+
+def _c_error(exc: BaseException) -> str:
+    errno, msg = getattr(exc, "errno", None), getattr(exc, "msg", None) or str(exc)
+    return f'({errno}, "{msg}")' if errno else str(msg)
+
+
+def _c_transient(exc: BaseException) -> bool:
+    return getattr(exc, "errno", None) in _MYSQL_TRANSIENT
 
 
 def _mysql_column(desc: Sequence[Any]) -> Column:
@@ -103,26 +217,6 @@ def _mysql_column(desc: Sequence[Any]) -> Column:
         return Column(name, ColumnType("numeric", max(1, min(38, digits)), int(scale or 0)))
     kinds = {T.FLOAT: "double", T.DOUBLE: "double", T.DATE: "date", T.DATETIME: "timestamp", T.TIMESTAMP: "timestamp"}
     return Column(name, ColumnType(kinds.get(code, "text")))
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        text = "true" if value else "false"
-    elif isinstance(value, bytes | bytearray):
-        text = value.decode("utf-8", errors="replace")
-    elif isinstance(value, datetime):
-        text = value.isoformat(sep=" ")
-    elif isinstance(value, date | time | Decimal | timedelta):
-        text = str(value)
-    else:
-        text = str(value)
-    return '"' + text.replace('"', '""') + '"'
-
-
-def _csv_record(row: Sequence[Any]) -> str:
-    return ",".join(_csv_value(v) for v in row) + "\n"
 
 
 # Lock wait timeout, deadlock, too many connections, server gone or shutting down, lost connection.
