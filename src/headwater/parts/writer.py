@@ -9,6 +9,7 @@ attempt's parts and scratch files; only what headwater wrote under the prefix is
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -83,6 +84,7 @@ def write_stream_to_lake(
     opts = options or ExportOptions()
     if opts.format not in FORMATS:
         raise HeadwaterError(f"unknown export format {opts.format!r}; use one of {', '.join(FORMATS)}")
+    _lean_arrow_memory()
     started = time.monotonic()
     with sigterm_raises():
         claim = claim_prefix(lake, prefix)
@@ -123,6 +125,15 @@ def write_stream_to_lake(
         result.seconds,
     )
     return result
+
+
+def _lean_arrow_memory() -> None:
+    """Arrow's jemalloc pool for the batches and Parquet row groups: it hands freed memory back, where the
+    default (mimalloc) kept 10-15 MB more at the peak of a 2M-row Parquet export (bench/export_mysql.py)."""
+    import pyarrow as pa
+
+    with contextlib.suppress(NotImplementedError):
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
 
 
 class _PartWriter:
