@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import sqlite3
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ import pytest
 
 from headwater.ops.airflow_api import AirflowApi
 from headwater.ops.local_cluster import LocalCluster, session_pids
-from tests.conftest import REPO, free_port
+from tests.conftest import PG, REPO, free_port, service_missing
 from tests.fakes.webhook import webhook_receiver
 
 pytestmark = pytest.mark.integration
@@ -160,8 +160,15 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HEADWATER_HOME", str(home))
         refresh_manifests(load_config(config), only_stale=False)
+    # PostgreSQL, not SQLite: a backfill POST that hits SQLite's lock rolls back dag runs the scheduler has
+    # already loaded, and Airflow 3.3.2's scheduler then exits (ObjectDeletedError), stranding every later run
+    database = _create_database()
+    stack.callback(_drop_database, database)
     cluster = LocalCluster(
         home=base / "airflow",
+        settings={
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://{PG['user']}@{PG['host']}:{PG['port']}/{database}",
+        },
         dags_folder=REPO / "dags",
         env={
             "HEADWATER_CONFIG": str(config),
@@ -178,7 +185,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         sessions = [p.pid for p in cluster.processes.values()]
         api = AirflowApi(cluster.url, cluster.username, cluster.password)
         api.wait_for_dags(["ingest", "rates", "transform", "report", "daily"], timeout=120)
-        yield {"api": api, "cluster": cluster, "base": base, "home": home, "received": received}
+        yield {"api": api, "cluster": cluster, "base": base, "home": home, "received": received, "database": database}
         api.close()
     finally:
         cluster.stop()
@@ -186,6 +193,26 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         left = session_pids(sessions)
         assert left == [], f"processes left behind: {left}"
         listening(cluster.port)
+
+
+def _create_database() -> str:
+    import psycopg
+
+    try:
+        admin = psycopg.connect(**PG, connect_timeout=3, autocommit=True)
+    except psycopg.Error as exc:
+        service_missing("PostgreSQL on 127.0.0.1:5432", str(exc).strip())
+    name = f"hw_chain_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def _drop_database(name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(**PG, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def listening(port: int) -> None:
@@ -211,15 +238,16 @@ def states(api: AirflowApi, dag_id: str, run_id: str) -> dict[str, str]:
     return {t.task_id: str(t.state.value) if t.state else "none" for t in api.tasks(dag_id, run_id)}
 
 
-def reschedules(cluster: LocalCluster, dag_id: str, task_id: str, run_id: str) -> int:
-    with contextlib.closing(sqlite3.connect(f"file:{cluster.home / 'airflow.db'}?mode=ro", uri=True)) as db:
-        db.execute("PRAGMA busy_timeout = 30000")
-        (count,) = db.execute(
+def reschedules(database: str, dag_id: str, task_id: str, run_id: str) -> int:
+    import psycopg
+
+    with psycopg.connect(**{**PG, "dbname": database}) as db:
+        row = db.execute(
             "SELECT count(*) FROM task_reschedule r JOIN task_instance t ON t.id = r.ti_id "
-            "WHERE t.dag_id = ? AND t.task_id = ? AND t.run_id = ?",
+            "WHERE t.dag_id = %s AND t.task_id = %s AND t.run_id = %s",
             (dag_id, task_id, run_id),
         ).fetchone()
-    return int(count)
+    return int(row[0]) if row else 0
 
 
 def run_day(chain: dict[str, Any], day: datetime, *, rates_first: bool) -> dict[str, Any]:
@@ -265,7 +293,7 @@ def test_chain_runs_by_itself_with_trigger_conf_reschedule_wait_assets_and_expor
 
     # the reschedule wait: up_for_reschedule between looks (no slot held), several looks, still try 1
     assert "up_for_reschedule" in result["seen"]
-    looks = reschedules(chain["cluster"], "transform", "wait_for__rates", transform.dag_run_id)
+    looks = reschedules(chain["database"], "transform", "wait_for__rates", transform.dag_run_id)
     assert looks >= 1
     wait = next(t for t in api.tasks("transform", transform.dag_run_id) if t.task_id == "wait_for__rates")
     assert str(wait.state.value) == "success" and wait.try_number == 1  # Airflow 3.3 keeps the try on reschedule
