@@ -119,7 +119,9 @@ def supervise(args: list[str]) -> int:
         for kind, handler in previous.items():
             signal.signal(kind, handler)
         _kill_session(child.pid)  # whatever the worker started and left
-    return exit_status(received[0]) if received else child.returncode
+    if received:
+        return exit_status(received[0])
+    return exit_status(-child.returncode) if child.returncode < 0 else child.returncode  # killed: 128 + signal
 
 
 def _kill_session(pid: int) -> None:
@@ -240,7 +242,10 @@ def _finish(dag: Any, when: datetime, seconds: float, failures: dict[str, str]) 
     from sqlalchemy import select
 
     with create_session() as session:
-        dag_run = session.scalars(select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.logical_date == when)).one()
+        runs = select(DagRun).where(DagRun.dag_id == dag.dag_id, DagRun.logical_date == when)
+        dag_run = session.scalars(runs).one_or_none()
+        if dag_run is None:  # stopped before Airflow created the run
+            return _document(dag.dag_id, None, when, "failed", seconds, {}, {}, failures)
         instances = dag_run.get_task_instances(session=session)
         if stop_signal() is not None:
             for ti in instances:
@@ -253,10 +258,24 @@ def _finish(dag: Any, when: datetime, seconds: float, failures: dict[str, str]) 
             dag_run.set_state(DagRunState.FAILED)
             session.flush()
         states = {ti.task_id: str(getattr(ti.state, "value", ti.state)) for ti in instances}
-        query = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")
-        rows: list[Any] = list(session.execute(query).scalars())
+        results = XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag.dag_id, key="return_value")
+        rows: list[Any] = list(session.execute(results).scalars())
         values = {row.task_id: XComModel.deserialize_value(row) for row in rows}
         run_id, state = dag_run.run_id, str(getattr(dag_run.state, "value", dag_run.state))
+    return _document(dag.dag_id, run_id, when, state, seconds, states, values, failures)
+
+
+def _document(
+    pipeline: str,
+    run_id: str | None,
+    when: datetime,
+    state: str,
+    seconds: float,
+    states: dict[str, str],
+    values: dict[str, Any],
+    failures: dict[str, str],
+) -> dict[str, Any]:
+    """The run as ``--output json`` prints it (and the table is drawn from)."""
     loads = [v for k, v in values.items() if k.startswith("load__")]
     dbt_nodes = [n for v in values.values() if isinstance(v, dict) and "nodes" in v for n in v["nodes"]]
     exports = {
@@ -265,7 +284,7 @@ def _finish(dag: Any, when: datetime, seconds: float, failures: dict[str, str]) 
         if k.startswith("export__") and isinstance(v, str) and v.endswith("_manifest.json")
     }
     return {
-        "pipeline": dag.dag_id,
+        "pipeline": pipeline,
         "run_id": run_id,
         "logical_date": when.isoformat(),
         "state": state,
