@@ -88,7 +88,7 @@ def test_every_value_comes_back_exactly(values_table: str, tmp_path: Path, fmt: 
     for row in ROWS:
         id_, s, t, b, d, dt, amount, f, big = row
         expected.append((
-            id_, s, t, None if b is None else b.hex(),
+            id_, s, t, None if b is None else "\\x" + b.hex(),
             None if d is None else datetime.fromisoformat(d).date(),
             None if dt is None else datetime.fromisoformat(dt),
             amount, f, None if big is None else Decimal(big),

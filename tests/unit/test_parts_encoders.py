@@ -185,11 +185,19 @@ def test_parquet_text_is_null_only_when_unquoted_and_empty(tmp_path: Path) -> No
     assert table.column("note").to_pylist() == ["NA", "NULL", None, "", "a\nb", "null"]
 
 
-def test_parquet_parts_are_zstd_compressed_with_one_row_group_per_chunk(tmp_path: Path) -> None:
+def test_parquet_row_groups_are_sized_by_bytes_zstd_compressed_dictionaries_for_text_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    encode(tmp_path / "one.parquet", TEXT_COLUMNS, "parquet", chunks_of(ROWS))
+    meta = pq.ParquetFile(tmp_path / "one.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [4]  # chunks gathered
+    assert {meta.row_group(0).column(i).compression for i in range(2)} == {"ZSTD"}
+    encodings = [set(meta.row_group(0).column(i).encodings) for i in range(2)]
+    assert "RLE_DICTIONARY" not in encodings[0] and "RLE_DICTIONARY" in encodings[1]  # id plain, note dictionary
+    monkeypatch.setattr("headwater.parts.encoders.ROW_GROUP_BYTES", 1)  # every chunk is past the size
     encode(tmp_path / "part.parquet", TEXT_COLUMNS, "parquet", chunks_of(ROWS))
     meta = pq.ParquetFile(tmp_path / "part.parquet").metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 2]
-    assert {meta.row_group(0).column(i).compression for i in range(2)} == {"ZSTD"}
     assert read_parquet(tmp_path / "part.parquet").to_pylist() == [
         {"id": 1, "note": 'say "hi"'},
         {"id": 2, "note": None},

@@ -8,6 +8,9 @@ from typing import IO, Any
 
 from headwater.table import Column
 
+ROW_GROUP_BYTES = 8 << 20  # Arrow bytes of parsed rows per Parquet row group (~70,000 rows of pgbench_accounts)
+MAX_ROW_GROUP_ROWS = 1 << 20  # Arrow's own default cap
+
 
 def csv_line(values: Sequence[str | None]) -> str:
     """One CSV record: text always quoted (quotes doubled), NULL as an empty unquoted field."""
@@ -63,8 +66,10 @@ class PartEncoder:
 class _ParquetPart:
     """CSV chunks parsed by Arrow with the source's column types and written as Parquet row groups.
 
-    timestamptz columns are read as text, their ``+00`` offsets (PostgreSQL's) widened to ``+00:00``, and
-    cast afterwards: older Arrow releases than the locked one refuse the short form.
+    Parsed chunks are held until they make ``row_group_bytes`` of Arrow data, then written as one row group
+    (zero-copy): readers get row groups of useful size (about 70,000 rows of pgbench_accounts at 8 MB) while
+    memory stays bounded by one row group. timestamptz columns are read as text, their ``+00`` offsets
+    (PostgreSQL's) widened to ``+00:00``, and cast afterwards: older Arrow releases refuse the short form.
     """
 
     def __init__(self, path: Path, columns: list[Column]) -> None:
@@ -87,11 +92,16 @@ class _ParquetPart:
             true_values=["t", "true", "1"],
             false_values=["f", "false", "0"],
         )
-        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+        # Dictionaries only for text: on unique numbers they cost ~4x the row group in memory and gain nothing zstd
+        # does not already (measured: 16 MB row groups of pgbench_accounts, +68 MB RSS with them, +12 without).
+        text = [f.name for f in self.schema if pa.types.is_string(f.type)]
+        self.writer = pq.ParquetWriter(path, self.schema, compression="zstd", use_dictionary=text)
+        self.row_group_bytes = ROW_GROUP_BYTES
+        self.pending: list[Any] = []
+        self.pending_bytes = 0
 
     def write(self, data: bytes) -> None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         table = self.read(
             pa.py_buffer(data),
@@ -99,13 +109,27 @@ class _ParquetPart:
             parse_options=self.parse_options,
             convert_options=self.convert_options,
         )
-        for name in self.zoned:
-            text = pc.replace_substring_regex(table.column(name), pattern=r"([+-]\d\d)$", replacement=r"\1:00")
-            index = table.schema.get_field_index(name)
-            table = table.set_column(index, name, pc.cast(text, self.schema.field(name).type))
-        self.writer.write_table(table)
+        if self.zoned:
+            import pyarrow.compute as pc  # only here: its kernels cost 8 MB of memory to load
+
+            for name in self.zoned:
+                text = pc.replace_substring_regex(table.column(name), pattern=r"([+-]\d\d)$", replacement=r"\1:00")
+                index = table.schema.get_field_index(name)
+                table = table.set_column(index, name, pc.cast(text, self.schema.field(name).type))
+        self.pending.append(table)
+        self.pending_bytes += table.nbytes
+        if self.pending_bytes >= self.row_group_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        import pyarrow as pa
+
+        if self.pending:
+            self.writer.write_table(pa.concat_tables(self.pending), row_group_size=MAX_ROW_GROUP_ROWS)
+        self.pending, self.pending_bytes = [], 0
 
     def close(self) -> None:
+        self.flush()
         self.writer.close()
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from headwater.errors import HeadwaterError
 from headwater.lake import Lake, sha256_file
+from headwater.lean_imports import without
 from headwater.parts.destination import Claim, claim_prefix
 from headwater.parts.encoders import PartEncoder
 from headwater.parts.manifest import FORMATS, Manifest, Part
@@ -129,11 +130,18 @@ def write_stream_to_lake(
 
 def _lean_arrow_memory() -> None:
     """Arrow's jemalloc pool for the batches and Parquet row groups: it hands freed memory back, where the
-    default (mimalloc) kept 10-15 MB more at the peak of a 2M-row Parquet export (bench/export_mysql.py)."""
+    default (mimalloc) kept 10-15 MB more at the peak of a 2M-row Parquet export (bench/export_mysql.py).
+
+    And pyarrow without pandas: ``pa.array(list)`` imports pandas, if installed (as in Airflow's image), only to
+    ask whether the list is a pandas object: 50 MB of RSS and 0.7 s for nothing. pyarrow is made to ask once
+    while pandas cannot be imported; its pandas conversions (``to_pandas``) still import pandas when called.
+    """
     import pyarrow as pa
 
-    with contextlib.suppress(NotImplementedError):
+    with contextlib.suppress(NotImplementedError):  # a pyarrow built without jemalloc keeps its default pool
         pa.set_memory_pool(pa.jemalloc_memory_pool())
+    with without("pandas"):
+        pa.lib._pandas_api.have_pandas  # noqa: B018 - the probe pyarrow remembers for the process
 
 
 class _PartWriter:
@@ -151,7 +159,7 @@ class _PartWriter:
         self.rows = 0
         self.bytes = 0
         self._lock = threading.Lock()
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=8)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=4)
         self._slots = threading.BoundedSemaphore(opts.parts_in_flight)
         self._uploads: list[Future[None]] = []
         self._error: BaseException | None = None

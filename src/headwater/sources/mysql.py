@@ -20,6 +20,7 @@ from typing import Any
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError
 from headwater.identifiers import validate_identifier
+from headwater.lean_imports import without
 from headwater.parts import RowStream
 from headwater.sql_guard import check_single_select
 from headwater.table import Column
@@ -69,7 +70,7 @@ class MySQLSource:
 
     @contextlib.contextmanager
     def stream(self, query: str, params: Sequence[Any] = ()) -> Iterator[RowStream]:
-        import mysql.connector
+        mysql = _connector()
 
         query = check_single_select(query)
         conn = self._connect_c()
@@ -87,7 +88,7 @@ class MySQLSource:
                 conn._cmysql.close()  # closing without reading the rest: an interrupted export ends at once
 
     def _connect_c(self) -> Any:
-        import mysql.connector
+        mysql = _connector()
         from mysql.connector.constants import ClientFlag
 
         info = dict(self.conninfo)
@@ -112,7 +113,7 @@ class MySQLSource:
     def _chunks(
         self, conn: Any, columns: list[Column], fields: list[Any], boundary: int
     ) -> Iterator[tuple[bytes, int]]:
-        import mysql.connector
+        mysql = _connector()
         import pyarrow as pa
         import pyarrow.csv as pacsv
 
@@ -132,7 +133,7 @@ class MySQLSource:
                     values = rows.field(index)
                     if binary[index]:
                         arrays.append(
-                            pa.array([None if v is None else v.hex() for v in values.to_pylist()], pa.string())
+                            pa.array([None if v is None else "\\x" + v.hex() for v in values.to_pylist()], pa.string())
                         )
                         continue
                     text = _utf8(values, column.name, total, self.label)
@@ -147,6 +148,15 @@ class MySQLSource:
             raise SourceError(f"{self.label}: export failed: {_c_error(exc)}", transient=_c_transient(exc)) from None
 
 
+def _connector() -> Any:
+    """The ``mysql`` package with its connector, imported without dnspython and the OpenTelemetry SDK: it loads
+    both when installed (Airflow installs them) for SRV lookups and tracing that headwater does not use: 15 MB."""
+    with without("dns", "opentelemetry"):
+        import mysql.connector
+
+    return mysql
+
+
 _UNSIGNED = 32  # a field flag
 _BINARY_CHARSET = 63  # the "binary" character set: bytes, not text
 _BYTE_TYPES = {15, 16, 249, 250, 251, 252, 253, 254, 255}  # VARCHAR, BIT, BLOBs, VAR_STRING, STRING, GEOMETRY
@@ -158,8 +168,10 @@ def _utf8(values: Any, column: str, offset: int, label: str) -> Any:
     """The column's bytes as UTF-8 text (checked in C++); SourceError naming the row otherwise."""
     import pyarrow as pa
 
+    text = values.view(pa.string())  # the same buffers, read as text; validate checks the UTF-8 in C++
     try:
-        return values.cast(pa.string())
+        text.validate(full=True)
+        return text
     except pa.ArrowInvalid:
         for index, value in enumerate(values.to_pylist()):
             try:
@@ -207,16 +219,19 @@ def _c_transient(exc: BaseException) -> bool:
 
 
 def _mysql_column(desc: Sequence[Any]) -> Column:
-    from pymysql.constants import FIELD_TYPE as T
-
+    """A column from a DB-API description: (name, MySQL field type code, ..., precision, scale)."""
     name, code, _, _, precision, scale = desc[:6]
-    if code in (T.TINY, T.SHORT, T.LONG, T.LONGLONG, T.INT24, T.YEAR):
+    if code in _INTEGER_TYPES:
         return Column(name, ColumnType("integer"))
-    if code in (T.DECIMAL, T.NEWDECIMAL):
+    if code in (0, 246):  # DECIMAL, NEWDECIMAL
         digits = int(precision or 38) - (1 if scale else 0) - 1  # display size counts sign and point
         return Column(name, ColumnType("numeric", max(1, min(38, digits)), int(scale or 0)))
-    kinds = {T.FLOAT: "double", T.DOUBLE: "double", T.DATE: "date", T.DATETIME: "timestamp", T.TIMESTAMP: "timestamp"}
-    return Column(name, ColumnType(kinds.get(code, "text")))
+    return Column(name, ColumnType(_OTHER_KINDS.get(code, "text")))
+
+
+# MySQL's wire protocol field type codes (the same in every client library).
+_INTEGER_TYPES = {1, 2, 3, 8, 9, 13}  # TINY, SHORT, LONG, LONGLONG, INT24, YEAR
+_OTHER_KINDS = {4: "double", 5: "double", 10: "date", 12: "timestamp", 7: "timestamp"}  # FLOAT, DOUBLE, DATE...
 
 
 # Lock wait timeout, deadlock, too many connections, server gone or shutting down, lost connection.
