@@ -130,7 +130,7 @@ def write_stream_to_lake(
 
 def _lean_arrow_memory() -> None:
     """Arrow's jemalloc pool for the batches and Parquet row groups: it hands freed memory back, where the
-    default (mimalloc) kept 10-15 MB more at the peak of a 2M-row Parquet export (bench/export_mysql.py).
+    default (mimalloc) kept 10-15 MB more at the peak of a 2M-row Parquet export (bench/export.py).
 
     And pyarrow without pandas: ``pa.array(list)`` imports pandas, if installed (as in Airflow's image), only to
     ask whether the list is a pandas object: 50 MB of RSS and 0.7 s for nothing. pyarrow is made to ask once
