@@ -108,10 +108,13 @@ def sheets_server() -> Iterator[Any]:
 
 
 @pytest.fixture
-def sheets(sheets_server: Any) -> Any:
-    """The session's fake Sheets v4 server, emptied for this test."""
+def sheets(sheets_server: Any) -> Iterator[Any]:
+    """The session's fake Sheets v4 server, emptied for this test; afterwards, no request headwater sent may
+    have been refused by Google's API description, and no answer of the fake may stray from it."""
     sheets_server.reset()
-    return sheets_server
+    yield sheets_server
+    assert not sheets_server.refused, f"requests Google's Sheets API would refuse: {sheets_server.refused}"
+    assert not sheets_server.bad_answers, f"fake answers off the discovery document: {sheets_server.bad_answers}"
 
 
 @pytest.fixture(scope="session")

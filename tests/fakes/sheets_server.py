@@ -16,10 +16,13 @@ import re
 import secrets
 import threading
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote
+
+from tests.fakes.sheets_cells import entered, pasted, rendered
+from tests.fakes.sheets_discovery import DiscoveryError, sheets_api, validate_request
 
 CELL_LIMIT = 10_000_000
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -84,6 +87,7 @@ class _Tab:
     hidden: bool = False
     frozen_rows: int = 0
     frozen_cols: int = 0
+    formats: dict[tuple[int, int], dict[str, str]] = field(default_factory=dict)  # (row, col) 0-based -> numberFormat
 
     def props(self, index: int) -> dict[str, Any]:
         grid = {"rowCount": self.rows, "columnCount": self.cols}
@@ -256,6 +260,9 @@ class FakeSheetsServer:
         self._faults: list[dict[str, Any]] = []
         self._tokens: set[str] = set()
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # (method, unquoted path, parse_qs)
+        self.strict = True  # every request checked against Google's discovery document (tests/fakes/sheets_discovery)
+        self.refused: list[tuple[str, str, str]] = []  # (method, path, message) of requests the document refused
+        self.bad_answers: list[tuple[str, list[str]]] = []  # (method id, problems) of answers off the document
         self._httpd: ThreadingHTTPServer | None = None
         self.url = self.token_uri = ""
 
@@ -326,6 +333,11 @@ class FakeSheetsServer:
         with self._lock:
             return _trim({t.title: t for t in self._books[key].tabs}[tab].data)
 
+    def tab_formats(self, key: str, tab: str) -> dict[tuple[int, int], dict[str, str]]:
+        """Number formats of a tab's cells: (row, column), 0-based -> numberFormat."""
+        with self._lock:
+            return dict({t.title: t for t in self._books[key].tabs}[tab].formats)
+
     def deny(self, key: str) -> None:
         with self._lock:
             self._denied.add(key)
@@ -347,6 +359,9 @@ class FakeSheetsServer:
             self._denied.clear()
             self._faults.clear()
             self.requests.clear()
+            self.refused.clear()
+            self.bad_answers.clear()
+            self.strict = True
 
     def _add_fault(self, status: int, ok: int, times: int | None, path: str, method: str | None) -> None:
         with self._lock:
@@ -396,11 +411,21 @@ class FakeSheetsServer:
                 if (status := self._fault(method, path)) is not None:
                     raise ApiError(status, method=method)
                 try:
-                    body = json.loads(raw) if raw.strip() else {}
+                    body = json.loads(raw) if raw.strip() else None
                 except ValueError:
                     raise ApiError(400, "Invalid JSON payload received.") from None
-                return 200, self._route(method, raw_path.split("/")[3:], query, body)
+                # Google's own API description decides what is a valid request
+                op = validate_request(method, raw_path, query, body) if self.strict else None
+                answer = self._route(method, raw_path.split("/")[3:], query, body or {})
+                if op is not None and (problems := sheets_api().validate_response(op, answer)):
+                    self.bad_answers.append((op.id, problems))  # the fake itself strayed from the description
+                if "fields" in query:
+                    answer = sheets_api().apply_fields_mask(answer, query["fields"][0])
+                return 200, answer
             except ApiError as e:
+                return e.code, e.body()
+            except DiscoveryError as e:
+                self.refused.append((method, path, e.message))
                 return e.code, e.body()
 
     def _token(self, method: str, raw: bytes) -> tuple[int, Any]:
@@ -441,15 +466,14 @@ class FakeSheetsServer:
         if len(segs) == 1 and op == ("POST", "batchUpdate"):
             return self._batch_update(book, body)
         if len(segs) == 2 and op == ("GET", "", "values:batchGet"):
-            major = q.get("majorDimension", ["ROWS"])[0]
             out: dict[str, Any] = {"spreadsheetId": key}
             if q.get("ranges"):
-                out["valueRanges"] = [self._get(book, r, major) for r in q["ranges"]]
+                out["valueRanges"] = [self._get(book, r, q) for r in q["ranges"]]
             return out
         if len(segs) == 2 and op == ("POST", "", "values:batchUpdate"):
-            self._input_option(body.get("valueInputOption"))
+            option = self._input_option(body.get("valueInputOption"))
             plans = [
-                self._plan(book, d.get("range", ""), d.get("values") or [], d.get("majorDimension"))
+                self._plan(book, d.get("range", ""), d.get("values") or [], d.get("majorDimension"), option)
                 for d in body.get("data") or []
             ]
             for apply, _ in plans:
@@ -472,10 +496,10 @@ class FakeSheetsServer:
                 rng, verb = rng.rsplit(":", 1)
             rng = unquote(rng)
             if (method, verb) == ("GET", ""):
-                return self._get(book, rng, q.get("majorDimension", ["ROWS"])[0])
+                return self._get(book, rng, q)
             if (method, verb) == ("PUT", ""):
-                self._input_option(q.get("valueInputOption", [None])[0])
-                apply, resp = self._plan(book, rng, body.get("values") or [], body.get("majorDimension"))
+                option = self._input_option(q.get("valueInputOption", [None])[0])
+                apply, resp = self._plan(book, rng, body.get("values") or [], body.get("majorDimension"), option)
                 apply()
                 return resp
             if (method, verb) == ("POST", "clear"):
@@ -483,8 +507,8 @@ class FakeSheetsServer:
                 _clear(*rect)
                 return {"spreadsheetId": key, "clearedRange": _fmt(*rect)}
             if (method, verb) == ("POST", "append"):
-                self._input_option(q.get("valueInputOption", [None])[0])
-                return self._append(book, rng, body, q.get("insertDataOption", ["OVERWRITE"])[0])
+                option = self._input_option(q.get("valueInputOption", [None])[0])
+                return self._append(book, rng, body, q.get("insertDataOption", ["OVERWRITE"])[0], option)
         raise ApiError(404, f"Fake Sheets server: unsupported endpoint {method} /v4/spreadsheets/{'/'.join(segs)}")
 
     # ---- values ----------------------------------------------------------------------------------
@@ -497,9 +521,17 @@ class FakeSheetsServer:
         return opt
 
     @staticmethod
-    def _get(book: _Book, a1: str, major: str) -> dict[str, Any]:
+    def _get(book: _Book, a1: str, q: dict[str, list[str]]) -> dict[str, Any]:
+        major = q.get("majorDimension", ["ROWS"])[0]
+        render = q.get("valueRenderOption", ["FORMATTED_VALUE"])[0]
+        dates = q.get("dateTimeRenderOption", ["SERIAL_NUMBER"])[0]
         tab, r1, c1, r2, c2 = _rect(book, a1)
-        values = _trim([line[c1 - 1 : c2] for line in tab.data[r1 - 1 : r2]])
+        values = _trim(
+            [
+                [rendered(v, tab.formats.get((r, c)), render, dates) for c, v in enumerate(line[c1 - 1 : c2], c1 - 1)]
+                for r, line in enumerate(tab.data[r1 - 1 : r2], r1 - 1)
+            ]
+        )
         if major == "COLUMNS":
             values = _trim(_transpose(values))
         out: dict[str, Any] = {"range": _fmt(tab, r1, c1, r2, c2), "majorDimension": major}
@@ -507,11 +539,23 @@ class FakeSheetsServer:
             out["values"] = values
         return out
 
-    def _plan(self, book: _Book, a1: str, values: list[list[Any]], major: str | None) -> tuple[Any, dict[str, Any]]:
+    def _plan(
+        self, book: _Book, a1: str, values: list[list[Any]], major: str | None, option: str
+    ) -> tuple[Any, dict[str, Any]]:
         """Validate one write; return (apply, UpdateValuesResponse) so batches are all-or-nothing."""
         tab, r1, c1, r2, c2, single = _parse(book, a1)
         if major == "COLUMNS":
             values = _transpose(values)
+        formats: dict[tuple[int, int], dict[str, str]] = {}
+        stored = []
+        for i, row in enumerate(values):
+            line = []
+            for j, v in enumerate(row):
+                value, fmt = entered(v, option)
+                line.append(value)
+                if fmt is not None:
+                    formats[(r1 - 1 + i, c1 - 1 + j)] = fmt
+            stored.append(line)
         nrows, ncols = len(values), max((len(r) for r in values), default=0)
         er, ec = r1 + max(nrows, 1) - 1, c1 + max(ncols, 1) - 1
         if not single and r2 is not None and er > r2:
@@ -529,9 +573,14 @@ class FakeSheetsServer:
             "updatedColumns": ncols,
             "updatedCells": cells,
         }
-        return (lambda: _write(tab, r1, c1, values)), {k: v for k, v in resp.items() if v}
 
-    def _append(self, book: _Book, a1: str, body: dict[str, Any], mode: str) -> dict[str, Any]:
+        def apply() -> None:
+            _write(tab, r1, c1, stored)
+            tab.formats.update(formats)
+
+        return apply, {k: v for k, v in resp.items() if v}
+
+    def _append(self, book: _Book, a1: str, body: dict[str, Any], mode: str, option: str) -> dict[str, Any]:
         tab, r1, c1, _, c2, _ = _parse(book, a1)
         values = body.get("values") or []
         if body.get("majorDimension") == "COLUMNS":
@@ -547,7 +596,7 @@ class FakeSheetsServer:
         if mode == "INSERT_ROWS" and start <= len(tab.data):
             tab.data[start - 1 : start - 1] = [[] for _ in range(nrows)]
         tab.rows, tab.cols = new_rows, new_cols
-        apply, updates = self._plan(book, _fmt(tab, start, c1, start, c1, force=True), values, None)
+        apply, updates = self._plan(book, _fmt(tab, start, c1, start, c1, force=True), values, None, option)
         apply()
         out: dict[str, Any] = {"spreadsheetId": book.key, "updates": updates}
         if table:
@@ -575,6 +624,7 @@ class FakeSheetsServer:
                 if frozen >= size:
                     raise ApiError(400, f"{where}Sorry, it is not possible to delete all non-frozen {dim}.")
             t.rows, t.cols, t.data = rows, cols, [line[:cols] for line in t.data[:rows]]
+            t.formats = {k: v for k, v in t.formats.items() if k[0] < rows and k[1] < cols}
 
         def grid_range(g: dict[str, Any], where: str) -> tuple[_Tab, int, int, int, int]:
             t = find(g.get("sheetId"), where)
@@ -666,21 +716,44 @@ class FakeSheetsServer:
                 reply = {"addSheet": {"properties": t.props(tabs.index(t))}}
             elif kind == "copyPaste":
                 # The source is pasted once at the destination's top-left cell (tiling a larger destination
-                # is not modelled). Only values exist here, so PASTE_VALUES and PASTE_NORMAL are the same;
-                # empty source cells overwrite the destination, as in Sheets.
-                if a.get("pasteType", "PASTE_NORMAL") not in ("PASTE_NORMAL", "PASTE_VALUES"):
-                    raise ApiError(400, f"{where}Fake Sheets server: unsupported pasteType {a.get('pasteType')}")
+                # is not modelled). Values (PASTE_VALUES: formulas as what they compute), formulas and number
+                # formats are modelled; empty source cells overwrite the destination, as in Sheets.
+                paste = a.get("pasteType", "PASTE_NORMAL")
                 if a.get("pasteOrientation", "NORMAL") != "NORMAL":
                     raise ApiError(400, f"{where}Fake Sheets server: unsupported pasteOrientation")
                 st, sr1, sc1, sr2, sc2 = grid_range(a.get("source") or {}, where)
                 dst = a.get("destination") or {}
                 t = find(dst.get("sheetId"), where)
                 dr, dc = int(dst.get("startRowIndex", 0)), int(dst.get("startColumnIndex", 0))
-                block = [[line[c] if c < len(line) else "" for c in range(sc1, sc2)] for line in st.data[sr1:sr2]]
-                block += [[""] * (sc2 - sc1) for _ in range(sr2 - sr1 - len(block))]
                 _check_grid(t, dr + 1, dc + 1, dr + sr2 - sr1, dc + sc2 - sc1)
-                t.data = [list(line) for line in t.data]  # a new list: the batch must stay all-or-nothing
-                _write(t, dr + 1, dc + 1, block)
+                if paste in ("PASTE_NORMAL", "PASTE_NO_BORDERS", "PASTE_FORMAT"):
+                    t.formats = {k: v for k, v in t.formats.items() if not (dr <= k[0] < dr + sr2 - sr1
+                                 and dc <= k[1] < dc + sc2 - sc1)}  # fmt: skip
+                    for (r, c), fmt in st.formats.items():
+                        if sr1 <= r < sr2 and sc1 <= c < sc2:
+                            t.formats[(dr + r - sr1, dc + c - sc1)] = fmt
+                if paste in ("PASTE_NORMAL", "PASTE_NO_BORDERS", "PASTE_VALUES", "PASTE_FORMULA"):
+                    block = [
+                        [pasted(line[c], paste) if c < len(line) else "" for c in range(sc1, sc2)]
+                        for line in st.data[sr1:sr2]
+                    ]
+                    block += [[""] * (sc2 - sc1) for _ in range(sr2 - sr1 - len(block))]
+                    t.data = [list(line) for line in t.data]  # a new list: the batch must stay all-or-nothing
+                    _write(t, dr + 1, dc + 1, block)
+            elif kind == "repeatCell":
+                t, r1, c1, r2, c2 = grid_range(a.get("range") or {}, where)
+                masks = {f.strip() for f in (a.get("fields") or "").split(",") if f.strip()}
+                if not masks:
+                    raise ApiError(400, f"{where}At least one field must be specified.")
+                if masks & {"*", "userEnteredFormat", "userEnteredFormat.numberFormat"}:
+                    fmt = (a.get("cell") or {}).get("userEnteredFormat", {}).get("numberFormat")
+                    t.formats = dict(t.formats)
+                    for r in range(r1, r2):
+                        for c in range(c1, c2):
+                            if fmt:
+                                t.formats[(r, c)] = dict(fmt)
+                            else:
+                                t.formats.pop((r, c), None)
             elif kind == "deleteSheet":
                 t = find(a.get("sheetId"), where)
                 if len(tabs) == 1:

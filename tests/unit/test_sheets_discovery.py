@@ -432,7 +432,7 @@ def test_gspread_requests_pass_and_fake_answers_conform() -> None:
     session.mount("https://", loop)
     book = gspread.Client(None, session=session).open_by_key(KEY)  # type: ignore[arg-type]
     ws = book.worksheet("Data")
-    assert ws.get_all_values() == [["id", "name"], [1, "a"]]
+    assert ws.get_all_values() == [["id", "name"], ["1", "a"]]  # FORMATTED_VALUE: numbers as shown
     book.values_batch_get(["Data!A1:B2", "'매출 2024'!A1", "'It''s here'"], params={"majorDimension": "COLUMNS"})
     ws.update([["x", 2, True]], "A3:C3", value_input_option=gspread.utils.ValueInputOption.raw)
     ws.batch_update([{"range": "A5", "values": [["ok"]]}])
