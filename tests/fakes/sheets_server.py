@@ -25,6 +25,7 @@ from tests.fakes.sheets_cells import entered, pasted, rendered
 from tests.fakes.sheets_discovery import DiscoveryError, sheets_api, validate_request
 
 CELL_LIMIT = 10_000_000
+MAX_BODY = 10 * 1024 * 1024  # Google refuses larger request bodies
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 _STATUS = {
     400: "INVALID_ARGUMENT",
@@ -261,6 +262,7 @@ class FakeSheetsServer:
         self._tokens: set[str] = set()
         self.requests: list[tuple[str, str, dict[str, list[str]]]] = []  # (method, unquoted path, parse_qs)
         self.strict = True  # every request checked against Google's discovery document (tests/fakes/sheets_discovery)
+        self.body_bytes: list[int] = []  # request body sizes, in the order of self.requests
         self.refused: list[tuple[str, str, str]] = []  # (method, path, message) of requests the document refused
         self.bad_answers: list[tuple[str, list[str]]] = []  # (method id, problems) of answers off the document
         self._httpd: ThreadingHTTPServer | None = None
@@ -352,6 +354,12 @@ class FakeSheetsServer:
         """Let `n_ok` matching requests through, then fail the next `times` ones (None: every further one)."""
         self._add_fault(status, n_ok, times, path_contains, method)
 
+    def lose_reply(
+        self, status: int, path_contains: str = "", method: str | None = None, n_ok: int = 0, times: int = 1
+    ) -> None:
+        """Apply the matching request (after `n_ok` untouched ones), then answer `status` as if its reply was lost."""
+        self._add_fault(status, n_ok, times, path_contains, method, applied=True)
+
     def reset(self) -> None:
         """Forget spreadsheets, denials, injected faults and the request log (issued tokens stay valid)."""
         with self._lock:
@@ -359,17 +367,20 @@ class FakeSheetsServer:
             self._denied.clear()
             self._faults.clear()
             self.requests.clear()
+            self.body_bytes.clear()
             self.refused.clear()
             self.bad_answers.clear()
             self.strict = True
 
-    def _add_fault(self, status: int, ok: int, times: int | None, path: str, method: str | None) -> None:
+    def _add_fault(
+        self, status: int, ok: int, times: int | None, path: str, method: str | None, applied: bool = False
+    ) -> None:
         with self._lock:
-            self._faults.append(
-                {"status": status, "ok": ok, "left": times, "path": path, "method": method.upper() if method else None}
-            )
+            upper = method.upper() if method else None
+            fault = {"status": status, "ok": ok, "left": times, "path": path, "method": upper, "applied": applied}
+            self._faults.append(fault)
 
-    def _fault(self, method: str, path: str) -> int | None:
+    def _fault(self, method: str, path: str) -> dict[str, Any] | None:
         for f in self._faults:
             if f["path"] not in path or (f["method"] and f["method"] != method):
                 continue
@@ -382,7 +393,7 @@ class FakeSheetsServer:
                 f["left"] -= 1
                 if f["left"] <= 0:
                     self._faults.remove(f)
-            return int(f["status"])
+            return f
         return None
 
     @staticmethod
@@ -400,16 +411,20 @@ class FakeSheetsServer:
         with self._lock:
             try:
                 if path == "/token":
-                    if (status := self._fault(method, path)) is not None:
-                        raise ApiError(status, method=method)
+                    if (fault := self._fault(method, path)) is not None:
+                        raise ApiError(fault["status"], method=method)
                     return self._token(method, raw)
                 if not path.startswith("/v4/spreadsheets/"):
                     raise ApiError(404, f"Fake Sheets server: unsupported endpoint {method} {path}")
                 self.requests.append((method, path, query))
+                self.body_bytes.append(len(raw))
                 if not auth.startswith("Bearer ") or auth[7:] not in self._tokens:
                     raise ApiError(401)
-                if (status := self._fault(method, path)) is not None:
-                    raise ApiError(status, method=method)
+                fault = self._fault(method, path)
+                if fault is not None and not fault["applied"]:
+                    raise ApiError(fault["status"], method=method)
+                if len(raw) > MAX_BODY:
+                    raise ApiError(400, f"Request payload size exceeds the limit: {MAX_BODY} bytes.")
                 try:
                     body = json.loads(raw) if raw.strip() else None
                 except ValueError:
@@ -419,6 +434,8 @@ class FakeSheetsServer:
                 answer = self._route(method, raw_path.split("/")[3:], query, body or {})
                 if op is not None and (problems := sheets_api().validate_response(op, answer)):
                     self.bad_answers.append((op.id, problems))  # the fake itself strayed from the description
+                if fault is not None:  # applied; the reply is lost
+                    raise ApiError(fault["status"], method=method)
                 if "fields" in query:
                     answer = sheets_api().apply_fields_mask(answer, query["fields"][0])
                 return 200, answer
@@ -658,13 +675,12 @@ class FakeSheetsServer:
                             400, f'{where}A sheet with the name "{title}" already exists. Please enter another name.'
                         )
                     t.title = title
-                resize(
-                    t,
-                    gp.get("rowCount", 0) if _want(fields, "gridProperties.rowCount") else t.rows,
-                    gp.get("columnCount", 0) if _want(fields, "gridProperties.columnCount") else t.cols,
-                    where,
-                    refreeze,
-                )
+                # Rows first, then columns, the cell limit checked in between: a request that grows one and
+                # shrinks the other may cross it on the way (the order inside one request is not documented).
+                new_cols = gp.get("columnCount", 0) if _want(fields, "gridProperties.columnCount") else t.cols
+                resize(t, gp.get("rowCount", 0) if _want(fields, "gridProperties.rowCount") else t.rows, t.cols, where)
+                _check_cells(before, tabs)
+                resize(t, t.rows, new_cols, where, refreeze)
                 if _want(fields, "index"):
                     tabs.remove(t)
                     tabs.insert(min(int(p.get("index", 0)), len(tabs)), t)

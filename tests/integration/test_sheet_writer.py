@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 
 from headwater.sinks.sheet_writer import MAX_COLUMNS, SheetWriteError, write_rows_to_sheet
-from headwater.sources.sheets import WRITE_SCOPES, RetryPolicy, connect
+from headwater.sources.sheets import WRITE_SCOPES, RetryPolicy, connect, read_spreadsheet_tabs
 
 pytestmark = pytest.mark.integration
 
@@ -44,9 +45,12 @@ def requests_to(sheets: Any, fragment: str) -> int:
 
 
 def resize(client: Any, sheet_id: int, **grid: int) -> None:
-    fields = ",".join(f"gridProperties.{name}" for name in grid)
-    update = {"properties": {"sheetId": sheet_id, "gridProperties": grid}, "fields": fields}
-    client.http_client.batch_update(KEY, {"requests": [{"updateSheetProperties": update}]})
+    """One updateSheetProperties per grid property, in the order given (the cell limit holds after each)."""
+    updates = [
+        {"properties": {"sheetId": sheet_id, "gridProperties": {name: value}}, "fields": f"gridProperties.{name}"}
+        for name, value in grid.items()
+    ]
+    client.http_client.batch_update(KEY, {"requests": [{"updateSheetProperties": u} for u in updates]})
 
 
 def numbered(n: int) -> Iterator[list[object]]:
@@ -64,13 +68,16 @@ def test_replaces_longer_content_and_keeps_the_tab(book: Any, client: Any) -> No
         [4, "", Decimal("12345678901234567.89"), None, None, None, None],  # no double holds it: text
     ]
     result = write_rows_to_sheet(client, KEY, "Report", header, rows)
-    assert book.tab_values(KEY, "Report") == [
+    assert book.tab_values(KEY, "Report") == [  # dates as serial numbers, "=1+1" as text (RAW)
         header,
-        [1, "김민준", 1234.5, True, "2024-01-05", "2024-01-05T09:30:00"],
+        [1, "김민준", 1234.5, True, 45296, 45296 + 9.5 / 24],
         [2, "", 1000.0, False, "", "", "=1+1"],
-        ["1152921504606846976", "서울", 0.125, "", "2026-12-31"],
+        ["1152921504606846976", "서울", 0.125, "", 46387],
         [4, "", "12345678901234567.89"],
     ]
+    formats = book.tab_formats(KEY, "Report")  # the date columns' data rows carry date formats, the header none
+    assert {k for k, v in formats.items() if v["type"] == "DATE"} == {(r, 4) for r in range(1, 5)}
+    assert {k for k, v in formats.items() if v["type"] == "DATE_TIME"} == {(r, 5) for r in range(1, 5)}
     assert (result.spreadsheet, result.tab, result.rows, result.columns) == (KEY, "Report", 4, 7)
     assert result.requests == 4 == len(book.requests)  # metadata, addSheet, one values write, publish
     after = tabs(client)
@@ -79,6 +86,9 @@ def test_replaces_longer_content_and_keeps_the_tab(book: Any, client: Any) -> No
     assert after["Report"]["index"] == 0
     assert after["Report"]["gridProperties"] == {"rowCount": 5, "columnCount": 7}
     assert book.tab_values(KEY, "Lookup") == [["=COUNTA(Report!A:A)"]]
+    # as a Sheets user sees them: dates as dates, the formula-looking text as text (RAW, never USER_ENTERED)
+    shown = read_spreadsheet_tabs(client, KEY, ["Report"])["Report"].rows
+    assert [row[4:7] for row in shown[1:3]] == [["2024-01-05", "2024-01-05 09:30:00"], [None, None, "=1+1"]]
 
 
 def test_large_result_in_chunks(book: Any, client: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -148,7 +158,7 @@ def test_cleanup_failure_is_logged_and_the_first_error_raised(
     book.fail_after(1, 500, path_contains="batchUpdate")  # the first values write and everything after fail
     with caplog.at_level(logging.WARNING), pytest.raises(SheetWriteError, match="writing sheet rows 1-11"):
         write_rows_to_sheet(client, KEY, "Report", ["id", "name", "half"], numbered(15), chunk_rows=10)
-    assert "could not delete staging tab '_hw_stage_Report_" in caplog.text
+    assert "could not delete staging tab '_hw_stage_" in caplog.text and "_Report'" in caplog.text
     assert book.tab_values(KEY, "Report") == OLD
 
 
@@ -156,7 +166,8 @@ def test_staging_tab_is_hidden_while_writing(book: Any, client: Any) -> None:
     seen: list[dict[str, dict[str, Any]]] = []
     write_rows_to_sheet(client, KEY, "Report", ["id"], [[1]], progress=lambda n: seen.append(tabs(client)))
     [during] = seen
-    [stage] = [props for title, props in during.items() if title.startswith("_hw_stage_Report_")]
+    staging = re.compile(r"_hw_stage_\d{8}T\d{6}Z_[0-9a-f]{8}_Report$")  # start time, token, tab
+    [stage] = [props for title, props in during.items() if staging.match(title)]
     assert stage["hidden"] is True and stage["gridProperties"] == {"rowCount": 2, "columnCount": 1}
     assert list(tabs(client)) == ["Report", "Lookup"]
 
@@ -217,7 +228,7 @@ def nearly_full(book: Any, client: Any) -> list[list[Any]]:
 
     Returns Report's contents after the resize."""
     resize(client, 0, rowCount=10, columnCount=3)
-    resize(client, tabs(client)["Lookup"]["sheetId"], rowCount=980_000, columnCount=10)
+    resize(client, tabs(client)["Lookup"]["sheetId"], columnCount=10, rowCount=980_000)
     book.requests.clear()
     return list(book.tab_values(KEY, "Report"))
 
