@@ -125,12 +125,12 @@ def test_nan_and_infinities_are_written_the_same_from_every_numeric_type(sheets:
     rows = [
         [1, "float", math.nan], [2, "decimal", Decimal("NaN")], [3, "numpy", np.float32("nan")],
         [4, "float", math.inf], [5, "decimal", Decimal("-Infinity")], [6, "numpy", np.float64("-inf")],
-        [7, "json", {"a": [1, "é"]}], [8, "numpy int", np.int64(2**40)],
+        [7, "json", {"a": [1, "é"]}], [8, "numpy int", np.int64(2**40)], [9, "numpy bool", np.bool_(True)],
     ]  # fmt: skip
     write_rows_to_sheet(client, KEY, "Report", HEADER, rows)
     values = sheets.tab_values(KEY, "Report")
     assert [row[2] if len(row) > 2 else "" for row in values[1:]] == [
-        "", "", "", "Infinity", "-Infinity", "-Infinity", json.dumps({"a": [1, "é"]}, ensure_ascii=False), 2**40
+        "", "", "", "Infinity", "-Infinity", "-Infinity", json.dumps({"a": [1, "é"]}, ensure_ascii=False), 2**40, True
     ]  # fmt: skip
 
 

@@ -65,6 +65,8 @@ def cell_value(value: object) -> tuple[object, str | None]:
         return str(value), None
     if isinstance(value, dict | list):  # JSON columns (psycopg returns jsonb as dicts and lists)
         return cell_value(json.dumps(value, ensure_ascii=False, default=str))
+    if type(value).__module__ == "numpy" and hasattr(value, "item"):  # numpy scalars: bool_, str_, datetime64[us]
+        return cell_value(value.item())
     if isinstance(value, bytes | bytearray | memoryview):
         raise CellError("a binary value has no cell form; select it as text, e.g. encode(col, 'hex') or hex(col)")
     raise CellError(f"a {type(value).__name__} value has no cell form; cast it to text or a number in the query")
