@@ -203,6 +203,21 @@ def test_duckdb_source_into_postgres(lake: Lake, tmp_path: Path, pg_conninfo: di
     assert len(back) == 1000
 
 
+def test_a_duckdb_query_failing_half_way_is_one_clear_error_and_publishes_nothing(tmp_path: Path) -> None:
+    import duckdb
+
+    path = tmp_path / "src.duckdb"
+    with duckdb.connect(str(path)) as conn:
+        conn.execute("CREATE TABLE t AS SELECT i FROM range(100000) r(i)")
+    lake = LocalLake(tmp_path / "lake")
+    query = "SELECT CASE WHEN i = 60000 THEN error('bad row ' || i) ELSE i END AS i FROM t"
+    with pytest.raises(SourceError, match=r"src.duckdb: query failed while streaming: .*bad row 60000"):
+        export_query_to_lake(
+            DuckDBSource(str(path)), query, lake, lake.url + "/x", options=ExportOptions(rows_per_part=20_000)
+        )
+    assert lake.list_uris(lake.url + "/x") == []
+
+
 def test_a_failing_query_publishes_nothing(tmp_path: Path, pg_conninfo: dict[str, Any]) -> None:
     lake = LocalLake(tmp_path / "lake")
     with pytest.raises(SourceError, match='query failed: relation "no_such_table" does not exist'):
