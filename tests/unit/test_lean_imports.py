@@ -19,20 +19,22 @@ def test_a_package_is_refused_only_inside_the_block(tmp_path: Path, monkeypatch:
     (tmp_path / "hw_optional_extra" / "__init__.py").write_text("VALUE = 1\n")
     (tmp_path / "hw_optional_extra" / "sub.py").write_text("VALUE = 2\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with without("hw_optional_extra"):
-        with pytest.raises(ModuleNotFoundError):
-            import hw_optional_extra
-        with pytest.raises(ModuleNotFoundError):
-            import hw_optional_extra.sub
-    import hw_optional_extra.sub
+    try:
+        with without("hw_optional_extra"):
+            with pytest.raises(ModuleNotFoundError):
+                import hw_optional_extra
+            with pytest.raises(ModuleNotFoundError):
+                import hw_optional_extra.sub
+        import hw_optional_extra.sub
 
-    assert hw_optional_extra.sub.VALUE == 2
-    with without("hw_optional_extra"):  # already imported: left alone
-        import hw_optional_extra as again
+        assert hw_optional_extra.sub.VALUE == 2
+        with without("hw_optional_extra"):  # already imported: left alone
+            import hw_optional_extra as again
 
-        assert again.VALUE == 1
-    monkeypatch.delitem(sys.modules, "hw_optional_extra")
-    monkeypatch.delitem(sys.modules, "hw_optional_extra.sub")
+            assert again.VALUE == 1
+    finally:  # not monkeypatch.delitem: it would put them back, and a second run in this process would see them
+        sys.modules.pop("hw_optional_extra", None)
+        sys.modules.pop("hw_optional_extra.sub", None)
 
 
 def test_an_export_process_builds_arrow_arrays_without_importing_pandas(tmp_path: Path) -> None:
