@@ -243,3 +243,22 @@ def test_a_null_row_of_a_one_column_table_is_kept_in_parquet(tmp_path: Path) -> 
     with PartEncoder(path, [Column("v", ColumnType("integer"))], "parquet") as sink:
         sink.write(b'"1"\n\n"3"\n')
     assert pq.read_table(path).column("v").to_pylist() == [1, None, 3]
+
+
+def test_the_writer_lets_pyarrow_probe_for_pandas_only_while_pandas_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import contextlib
+
+    import headwater.parts.writer as writer
+
+    refused: list[tuple[str, ...]] = []
+
+    @contextlib.contextmanager
+    def recording(*packages: str) -> Any:
+        refused.append(packages)
+        yield
+
+    monkeypatch.setattr(writer, "without", recording)
+    writer._lean_arrow_memory()
+    assert refused == [("pandas",)]

@@ -28,6 +28,12 @@ pytestmark = pytest.mark.unit
         (float("nan"), "", None),
         (float("-inf"), "-Infinity", None),
         (Decimal("Infinity"), "Infinity", None),
+        (Decimal("-Infinity"), "-Infinity", None),
+        (Decimal("1.00000000000000000001E+25"), "10000000000000000000100000", None),  # plain, never 1E+25
+        (0.125, 0.125, None),
+        (-2.5, -2.5, None),
+        ("x" * 50_000, "x" * 50_000, None),
+        ({"d": Decimal("1.5"), "t": dt.date(2024, 1, 5)}, '{"d": "1.5", "t": "2024-01-05"}', None),
         (dt.date(1899, 12, 30), 0, "DATE"),
         (dt.date(2024, 1, 5), 45296, "DATE"),
         (dt.datetime(2024, 1, 5, 12), 45296.5, "DATE_TIME"),
@@ -55,6 +61,30 @@ def test_values_become_cells(value: object, cell: object, kind: str | None) -> N
 def test_values_with_no_cell_form_are_refused(value: object, message: str) -> None:
     with pytest.raises(CellError, match=message):
         cell_value(value)
+
+
+def test_whole_days_are_integers_and_aware_times_are_utc_whatever_the_machine_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    assert type(cell_value(dt.datetime(2024, 1, 5))[0]) is int and type(cell_value(dt.date(2024, 1, 5))[0]) is int
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        aware = dt.datetime(2024, 1, 5, 12, tzinfo=dt.UTC)
+        assert cell_value(aware) == (45296.5, "DATE_TIME")  # noon UTC, not 21:00 in the machine's zone
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_numpy_scalars_become_their_python_values() -> None:
+    np = pytest.importorskip("numpy")  # a test dependency; users' pandas results carry numpy scalars
+    assert cell_value(np.bool_(True)) == (True, None)
+    assert cell_value(np.int64(7)) == (7, None)
+    assert cell_value(np.float32("nan")) == ("", None)
+    assert cell_value(np.datetime64("2024-01-05T12:00:00.000000", "us")) == (45296.5, "DATE_TIME")
 
 
 def test_a_column_of_mixed_dates_shows_date_and_time() -> None:
