@@ -78,7 +78,7 @@ def column_format(kinds: set[str]) -> dict[str, str]:
 
 
 def row_bytes(cells: list[object]) -> int:
-    """Bytes the row adds to a JSON request body as gspread sends it (non-ASCII escaped as \\uXXXX)."""
+    """Bytes the row adds to a JSON request body as gspread sends it (a non-ASCII character: a 6-byte \\u escape)."""
     return len(json.dumps(cells, ensure_ascii=True)) + 1
 
 

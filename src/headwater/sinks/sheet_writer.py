@@ -172,8 +172,7 @@ class _Writer:
             names = ", ".join(str(p.get("title", "")) for p in sheets if not _STAGING.match(str(p.get("title"))))
             raise SheetWriteError(f"{self.label}: no tab named {self.tab!r} (tabs: {names})")
         stale = [p for p in sheets if _stale_staging(str(p.get("title", "")))]
-        if stale:
-            self.sweep(stale)
+        if stale and self.sweep(stale):
             sheets = [p for p in sheets if p not in stale]
         grid = target.get("gridProperties", {})
         self.used = sum(_cells(p) for p in sheets)
@@ -191,15 +190,16 @@ class _Writer:
         )
         return meta
 
-    def sweep(self, stale: list[dict[str, Any]]) -> None:
+    def sweep(self, stale: list[dict[str, Any]]) -> bool:
         """Delete staging tabs older than STALE_STAGING (their runs died); a failure here is only logged."""
         names = ", ".join(repr(p.get("title")) for p in stale)
         try:
             self.batch("removing stale staging tabs", *({"deleteSheet": {"sheetId": p["sheetId"]}} for p in stale))
         except SheetWriteError as exc:
             log.warning("%s: could not remove stale staging tabs %s (%s)", self.label, names, exc)
-            return
+            return False
         log.warning("%s: removed %d staging tab(s) left by runs that died: %s", self.label, len(stale), names)
+        return True
 
     def add_staging(self, title: str, rows: int) -> int:
         """Add the hidden staging tab; a retried request whose first attempt took effect finds it by its title."""
