@@ -14,13 +14,14 @@ class _Refuse(importlib.abc.MetaPathFinder):
         self.packages = packages
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name.partition(".")[0] in self.packages:
+        if any(name == p or name.startswith(p + ".") for p in self.packages):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 @contextlib.contextmanager
 def without(*packages: str) -> Iterator[None]:
-    """Inside the block, importing ``packages`` (not yet imported) fails as if they were not installed.
+    """Inside the block, importing ``packages`` (not yet imported; a dotted name blocks that subpackage, as
+    ``mysql.opentelemetry``) fails as if they were not installed.
 
     For libraries that probe optional extras at import time and work without them: pyarrow asks for pandas
     (50 MB) on its first ``pa.array(list)``, mysql.connector loads dnspython and the OpenTelemetry SDK (15 MB).

@@ -37,6 +37,27 @@ def test_a_package_is_refused_only_inside_the_block(tmp_path: Path, monkeypatch:
         sys.modules.pop("hw_optional_extra.sub", None)
 
 
+def test_a_dotted_name_refuses_only_that_subpackage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # mysql-connector bundles OpenTelemetry as mysql.opentelemetry: the connector itself must still import.
+    (tmp_path / "hw_vendor" / "bundled").mkdir(parents=True)
+    (tmp_path / "hw_vendor" / "__init__.py").write_text("")
+    (tmp_path / "hw_vendor" / "bundled" / "__init__.py").write_text("")
+    (tmp_path / "hw_vendor" / "bundled_not.py").write_text("VALUE = 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with without("hw_vendor.bundled"):
+            import hw_vendor
+            import hw_vendor.bundled_not  # a name that merely starts the same is not the subpackage
+
+            assert hw_vendor.bundled_not.VALUE == 3
+            with pytest.raises(ModuleNotFoundError):
+                import hw_vendor.bundled
+        import hw_vendor.bundled  # importable again after the block
+    finally:
+        for name in ("hw_vendor", "hw_vendor.bundled", "hw_vendor.bundled_not"):
+            sys.modules.pop(name, None)
+
+
 def test_an_export_process_builds_arrow_arrays_without_importing_pandas(tmp_path: Path) -> None:
     # A stand-in pandas first on the path (Airflow's image has the real one): pyarrow would import it.
     (tmp_path / "pandas").mkdir()
@@ -49,7 +70,7 @@ def test_an_export_process_builds_arrow_arrays_without_importing_pandas(tmp_path
         "assert 'pandas' not in sys.modules, 'pandas imported'\n"
         "from headwater.sources.mysql import _connector\n"
         "_connector()\n"
-        "assert not {'dns', 'opentelemetry'} & set(sys.modules), 'extras imported'\n"
+        "assert not {'dns', 'opentelemetry', 'mysql.opentelemetry'} & set(sys.modules), 'extras imported'\n"
         "import pandas\n"  # still importable for whoever needs it
         "print(pandas.STAND_IN)\n"
     )

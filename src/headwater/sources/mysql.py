@@ -150,9 +150,10 @@ class MySQLSource:
 
 
 def _connector() -> Any:
-    """The ``mysql`` package with its connector, imported without dnspython and the OpenTelemetry SDK: it loads
-    both when installed (Airflow installs them) for SRV lookups and tracing that headwater does not use: 15 MB."""
-    with without("dns", "opentelemetry"):
+    """The ``mysql`` package with its connector, imported without dnspython and OpenTelemetry: it loads both for
+    SRV lookups and tracing that headwater does not use, OpenTelemetry from its own bundled copy when the
+    system has none (installed or bundled: 15 MB and 0.07 s)."""
+    with without("dns", "opentelemetry", "mysql.opentelemetry"):
         import mysql.connector
 
     return mysql
