@@ -26,6 +26,18 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
     return name
 
 
+def check_column_names(names: list[str]) -> None:
+    """Every name a valid identifier, and no two alike with case ignored (DuckDB and Redshift ignore it)."""
+    seen: dict[str, str] = {}
+    for index, name in enumerate(names):
+        validate_identifier(name, f"column {index + 1}")
+        if (key := name.casefold()) in seen:
+            raise IdentifierError(
+                f"columns {seen[key]!r} and {name!r} (column {index + 1}) have the same name to a warehouse"
+            )
+        seen[key] = name
+
+
 def quote(name: str) -> str:
     """Validate and double-quote one identifier."""
     return '"' + validate_identifier(name) + '"'

@@ -91,3 +91,29 @@ def test_every_value_comes_back_exactly(
         conn.execute("SET TimeZone = 'UTC'")
         loaded = [tuple(r) for r in duck._run(conn, f"SELECT * FROM {values_table.schema}.back ORDER BY id")]
     assert loaded == expected
+
+
+@pytest.mark.parametrize("fmt", ["parquet"])
+def test_a_value_past_its_parquet_type_names_row_and_column(
+    tmp_path: Path, pg_conninfo: dict[str, Any], fmt: str
+) -> None:
+    """numeric(50,0) is exported as numeric(38,0), the most a warehouse holds: a wider value stops the export
+    naming its row (counted across parts) and column, not quoting it; nothing is published."""
+    from headwater.errors import SourceError
+
+    lake = LocalLake(tmp_path / "lake")
+    query = (
+        "SELECT g AS id, (CASE WHEN g = 25 THEN 10::numeric ^ 40 ELSE g END)::numeric(50,0) AS big"
+        " FROM generate_series(1, 30) g"
+    )
+    with pytest.raises(SourceError) as caught:
+        export_query_to_lake(
+            PostgresSource(pg_conninfo), query, lake, lake.url + "/x", options=ExportOptions(fmt, rows_per_part=10)
+        )
+    message = str(caught.value)
+    assert (
+        "row 25, column 'big': a value that does not convert to decimal128(38, 0) (more digits than it holds)"
+        in message
+    )
+    assert "10000000000" not in message and message.startswith("postgres ")
+    assert lake.list_uris(lake.url) == []

@@ -17,7 +17,7 @@ import zstandard
 
 from headwater.coltypes import ColumnType
 from headwater.parts import csv_line
-from headwater.parts.encoders import PartEncoder
+from headwater.parts.encoders import PartEncoder, RowConversionError
 from headwater.table import Column
 
 pytestmark = pytest.mark.unit
@@ -213,8 +213,30 @@ def test_a_parquet_part_without_rows_holds_the_schema(tmp_path: Path) -> None:
 
 
 def test_a_value_that_does_not_fit_its_parquet_column_fails_the_part(tmp_path: Path) -> None:
-    with pytest.raises(pa.ArrowInvalid, match="CSV conversion error to int64: invalid value 'abc'"):
-        encode(tmp_path / "part.parquet", TEXT_COLUMNS, "parquet", [b'abc,"x"\n'])
+    with pytest.raises(RowConversionError) as caught:
+        encode(tmp_path / "part.parquet", TEXT_COLUMNS, "parquet", [b'1,"x\ny"\n2,"z"\nabc,"w"\n'])
+    assert (caught.value.column, caught.value.row, caught.value.detail) == (
+        "id",
+        3,
+        "a value that does not convert to int64",
+    )
+    assert "abc" not in str(caught.value)  # cell data
+
+
+def test_a_decimal_with_more_digits_than_its_column_says_so(tmp_path: Path) -> None:
+    columns = [Column("note", ColumnType("text")), Column("amount", ColumnType("numeric", 5, 2))]
+    with pytest.raises(RowConversionError) as caught:
+        encode(tmp_path / "part.parquet", columns, "parquet", [b'"a",1.5\n"b",12345.5\n'])
+    assert str(caught.value) == (
+        "row 2 of the chunk, column 'amount': "
+        "a value that does not convert to decimal128(5, 2) (more digits than it holds)"
+    )
+
+
+def test_a_chunk_arrow_cannot_parse_is_an_error_without_its_text(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError) as caught:
+        encode(tmp_path / "part.parquet", TEXT_COLUMNS, "parquet", [b'1,"x",3\n'])
+    assert str(caught.value) == "Arrow could not read a chunk of CSV: CSV parse error"
 
 
 def test_parquet_text_with_line_breaks_survives_chunks_larger_than_arrows_read_block(tmp_path: Path) -> None:

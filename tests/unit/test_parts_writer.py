@@ -22,7 +22,7 @@ import pytest
 import zstandard
 
 from headwater.coltypes import ColumnType
-from headwater.errors import HeadwaterError, LakeError
+from headwater.errors import HeadwaterError, LakeError, SourceError
 from headwater.lake import LocalLake
 from headwater.parts import (
     ExportOptions,
@@ -259,10 +259,13 @@ def test_a_failing_source_leaves_the_previous_publish_and_nothing_else(
 
 def test_a_part_that_cannot_be_encoded_fails_the_write_and_leaves_nothing(tmp_path: Path, scratch_root: Path) -> None:
     lake = LocalLake(tmp_path / "lake")
-    sizes = [1] * 40  # far more chunks than the queue holds: the writer drains them after failing
-    bad = RowStream(ID, lambda boundary: iter([(b'"abc"\n', 1)] + [(lines(i, 1), 1) for i in sizes]))
-    with pytest.raises(pa.ArrowInvalid, match="CSV conversion error to int64: invalid value 'abc'"):
+    # Rows 1-5 fill the first part; row 8 (the 2nd of a 2-row chunk) is bad; then far more chunks than the queue
+    # holds: the writer drains them after failing.
+    good = [(lines(i, 1), 1) for i in range(1, 6)] + [(lines(6, 1), 1)]
+    bad = RowStream(ID, lambda boundary: iter([*good, (b'7\n"abc"\n', 2)] + [(lines(i, 1), 1) for i in range(40)]))
+    with pytest.raises(SourceError) as caught:
         export(lake, bad, format="parquet", rows_per_part=5)
+    assert str(caught.value) == "src: row 8, column 'id': a value that does not convert to int64"
     assert lake.list_uris(f"{lake.url}/out") == []
     assert list(scratch_root.iterdir()) == []
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +16,15 @@ MAX_ROW_GROUP_ROWS = 1 << 20  # Arrow's own default cap
 def csv_line(values: Sequence[str | None]) -> str:
     """One CSV record: text always quoted (quotes doubled), NULL as an empty unquoted field."""
     return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
+
+
+class RowConversionError(Exception):
+    """A value Arrow could not convert to its column's type: the column, the row within the chunk (1-based) and
+    what went wrong, without the value itself (it is cell data)."""
+
+    def __init__(self, column: str, row: int, detail: str) -> None:
+        super().__init__(f"row {row} of the chunk, column {column!r}: {detail}")
+        self.column, self.row, self.detail = column, row, detail
 
 
 class PartEncoder:
@@ -103,12 +113,15 @@ class _ParquetPart:
     def write(self, data: bytes) -> None:
         import pyarrow as pa
 
-        table = self.read(
-            pa.py_buffer(data),
-            read_options=self.read_options,
-            parse_options=self.parse_options,
-            convert_options=self.convert_options,
-        )
+        try:
+            table = self.read(
+                pa.py_buffer(data),
+                read_options=self.read_options,
+                parse_options=self.parse_options,
+                convert_options=self.convert_options,
+            )
+        except pa.ArrowInvalid as exc:
+            raise self._conversion_error(str(exc)) from None
         if self.zoned:
             import pyarrow.compute as pc  # only here: its kernels cost 8 MB of memory to load
 
@@ -120,6 +133,16 @@ class _ParquetPart:
         self.pending_bytes += table.nbytes
         if self.pending_bytes >= self.row_group_bytes:
             self.flush()
+
+    def _conversion_error(self, message: str) -> Exception:
+        found = re.match(r"In CSV column #(\d+): Row #(\d+): ", message)
+        if found is None:  # not a value's conversion: the chunk itself (never cell data in the message)
+            return RuntimeError(f"Arrow could not read a chunk of CSV: {message.split(':', 1)[0]}")
+        field = self.schema.field(int(found.group(1)))
+        detail = f"a value that does not convert to {field.type}"
+        if "precision" in message:
+            detail += " (more digits than it holds)"
+        return RowConversionError(field.name, int(found.group(2)), detail)
 
     def flush(self) -> None:
         import pyarrow as pa

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, SourceError
+from headwater.identifiers import IdentifierError, check_column_names
 from headwater.lake import Lake, sha256_file
 from headwater.lean_imports import without
 from headwater.parts.destination import Claim, claim_prefix
-from headwater.parts.encoders import PartEncoder
+from headwater.parts.encoders import PartEncoder, RowConversionError
 from headwater.parts.manifest import FORMATS, Manifest, Part
 from headwater.scratch import scratch_folder
 from headwater.signals import sigterm_deferred, sigterm_raises
@@ -85,13 +86,17 @@ def write_stream_to_lake(
     opts = options or ExportOptions()
     if opts.format not in FORMATS:
         raise HeadwaterError(f"unknown export format {opts.format!r}; use one of {', '.join(FORMATS)}")
+    try:  # before reading a row: the manifest could not name these columns
+        check_column_names([c.name for c in stream.columns])
+    except IdentifierError as exc:
+        raise SourceError(f"{label}: {exc}; name the query's columns (expression AS name)") from None
     _lean_arrow_memory()
     started = time.monotonic()
     with sigterm_raises():
         claim = claim_prefix(lake, prefix)
         try:
             with scratch_folder() as tmp:
-                writer = _PartWriter(stream.columns, opts, tmp, claim, progress)
+                writer = _PartWriter(stream.columns, opts, tmp, claim, progress, label)
                 writer.run(stream)
             parts = sorted(writer.parts, key=lambda p: p.uri)
             manifest = Manifest(
@@ -148,9 +153,17 @@ class _PartWriter:
     """Compresses chunks into rotating part files on a thread of its own and uploads finished parts."""
 
     def __init__(
-        self, columns: list[Column], opts: ExportOptions, folder: Path, claim: Claim, progress: Progress | None
+        self,
+        columns: list[Column],
+        opts: ExportOptions,
+        folder: Path,
+        claim: Claim,
+        progress: Progress | None,
+        label: str = "",
     ) -> None:
         self.columns = columns
+        self.label = label
+        self.written = 0  # rows handed to the parts before the one being written
         self.opts = opts
         self.folder = folder
         self.claim = claim
@@ -209,6 +222,7 @@ class _PartWriter:
                 self._slots.acquire()
                 path = self.folder / f"part-{index:05d}.{self.opts.format}"
                 rows, raw, widest, pending = self._write_one(path, first, chunks)
+                self.written += rows
                 uri = self.claim.part_uri(index, self.opts.format)
                 future = pool.submit(self._upload, path, uri, rows, widest)
                 future.add_done_callback(lambda f: self._slots.release())
@@ -230,7 +244,11 @@ class _PartWriter:
             item = first
             while item is not None:
                 data, count = item
-                sink.write(data)
+                try:
+                    sink.write(data)
+                except RowConversionError as exc:
+                    row = self.written + rows + exc.row
+                    raise SourceError(f"{self.label}: row {row}, column {exc.column!r}: {exc.detail}") from None
                 rows += count
                 raw += len(data)
                 widest = max(widest, len(data))

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError, connect_transient
-from headwater.identifiers import quote
+from headwater.identifiers import IdentifierError, check_column_names, quote
 from headwater.parts import RowStream
 from headwater.scratch import scratch_folder
 from headwater.sql_guard import check_single_select
@@ -233,7 +233,7 @@ class DuckDBSource:
                 conn.execute(f"SET memory_limit = {_literal(self.memory_limit)}")
                 conn.execute("SET threads = 1")  # sorts within the limit need one thread's worth of memory
                 conn.execute(f"SET temp_directory = {_literal(str(spill))}")
-                relation = conn.sql(_qmark(query, params), params=list(params) or None)
+                relation = _exportable(conn.sql(_qmark(query, params), params=list(params) or None), self.label)
                 reader = relation.to_arrow_reader(self.batch_rows)
                 columns = [_arrow_column(f) for f in reader.schema]
                 yield RowStream(columns, lambda boundary: self._chunks(reader, boundary))
@@ -267,6 +267,61 @@ def _batches(reader: Any, label: str, memory_limit: str) -> Iterator[Any]:
     except (pa.ArrowException, OSError) as exc:  # DuckDB's errors reach Arrow's stream reader as these
         hint = f" (exports read with a DuckDB memory_limit of {memory_limit})" if "Out of Memory" in str(exc) else ""
         raise SourceError(f"{label}: query failed while streaming: {_first_line(exc)}{hint}") from None
+
+
+# DuckDB types whose Arrow form the CSV writer and the Parquet parts take as they are; anything else is turned
+# into text by DuckDB first (Arrow's CSV writer refuses lists, structs, intervals, enums...).
+_DUCKDB_AS_IS = {
+    *("boolean", "tinyint", "smallint", "integer", "bigint", "utinyint", "usmallint", "uinteger"),
+    *("float", "double", "decimal", "date", "time", "varchar", "uuid"),
+    *("timestamp", "timestamp_s", "timestamp_ms", "timestamp with time zone"),
+}
+_DUCKDB_NESTED = {"list", "array", "struct", "map", "union"}
+_NINES = "9" * 38
+
+
+def _exportable(relation: Any, label: str) -> Any:
+    """The query's columns in forms every export format holds, the same as from the other sources: binary as
+    PostgreSQL's bytea text (``\\x`` and lowercase hex), nested values as JSON text, ``UBIGINT`` as
+    ``numeric(20,0)``, ``HUGEINT`` as ``numeric(38,0)`` and ``TIMESTAMP_NS`` as microseconds (a 39-digit
+    value or a nanosecond is an error naming the column), other types (intervals, enums, bit strings,
+    ``TIMETZ``...) as DuckDB's text for them."""
+    names = [str(name) for name in relation.columns]
+    try:
+        check_column_names(names)  # a second "a" would read as the first one below
+    except IdentifierError as exc:
+        raise SourceError(f"{label}: {exc}; name the query's columns (expression AS name)") from None
+    exprs, changed = [], False
+    for name, dtype in zip(names, relation.dtypes, strict=True):
+        column, kind = quote(name), str(dtype.id)
+        if kind in _DUCKDB_AS_IS:
+            exprs.append(column)
+            continue
+        changed = True
+        if kind == "blob":
+            value = f"'\\x' || lower(hex({column}))"
+        elif kind == "ubigint":
+            value = f"CAST({column} AS DECIMAL(20, 0))"
+        elif kind in ("hugeint", "uhugeint"):  # 39 digits: past numeric(38,0), which every warehouse holds
+            past = f"column {name!r}: a value of more than 38 digits, past numeric(38,0)"
+            value = (
+                f"CASE WHEN {column} IS NULL OR {column} BETWEEN -{_NINES} AND {_NINES}"
+                f" THEN CAST({column} AS DECIMAL(38, 0)) ELSE error({_literal(past)}) END"
+            )
+        elif kind == "timestamp_ns":  # warehouses keep microseconds: refuse to drop the nanoseconds silently
+            finer = (
+                f"column {name!r}: a timestamp with nanoseconds; CAST it AS TIMESTAMP in the query to keep microseconds"
+            )
+            value = (
+                f"CASE WHEN {column} IS NULL OR epoch_ns({column}) % 1000 = 0"
+                f" THEN CAST({column} AS TIMESTAMP) ELSE error({_literal(finer)}) END"
+            )
+        elif kind in _DUCKDB_NESTED:
+            value = f"CAST(to_json({column}) AS VARCHAR)"
+        else:
+            value = f"CAST({column} AS VARCHAR)"
+        exprs.append(f"{value} AS {column}")
+    return relation.project(", ".join(exprs)) if changed else relation
 
 
 def _literal(text: str) -> str:
