@@ -116,3 +116,29 @@ def test_mysql_and_the_c_client_stream_the_same_csv_as_before(values_table: str)
     with MySQLSource(MYSQL).stream(f"SELECT id, s, t FROM {values_table} WHERE id IN (1, 2, 3) ORDER BY id") as s:
         data = b"".join(chunk for chunk, _ in s.chunks(1000)).decode("utf-8")
     assert data == '"1",,"he said ""hi"",\nthen left"\n"2","","😀 이모지 \\ back\\slash"\n"3","NULL",",;\t"\n'
+
+
+def test_decimals_keep_their_declared_precision(values_table: str) -> None:
+    """The C client reports no column length on an unbuffered result; the declared precision is read apart
+    (a LIMIT 0 of the same query), so DECIMAL(12,3) is numeric(12,3), not numeric(38,3)."""
+    import pymysql
+
+    with pymysql.connect(**MYSQL, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(f"ALTER TABLE {values_table} ADD d5 DECIMAL(5,0), ADD d12 DECIMAL(12,3), ADD d1 DECIMAL(1,1)")
+    query = (
+        f"SELECT id, d5, d12, d1, amount, 1.5 AS lit, SUM(d12) AS total, %s AS param FROM {values_table}"
+        " GROUP BY id, d5, d12, d1, amount"
+    )
+    with MySQLSource(MYSQL).stream(query, [Decimal("12.25")]) as s:
+        kinds = {c.name: str(c.type) for c in s.columns}
+        assert sum(n for _, n in s.chunks(1000)) == 4
+    assert kinds == {
+        "id": "integer",
+        "d5": "numeric(5,0)",
+        "d12": "numeric(12,3)",
+        "d1": "numeric(1,1)",
+        "amount": "numeric(38,10)",
+        "lit": "numeric(2,1)",
+        "total": "numeric(34,3)",  # as MariaDB declares SUM of a DECIMAL(12,3)
+        "param": "numeric(4,2)",
+    }

@@ -79,14 +79,32 @@ class MySQLSource:
             cur = conn.cursor(raw=True)
             cur.execute("START TRANSACTION READ ONLY")
             cur.execute(query, tuple(params) or None)
-            fields = conn._cmysql.fetch_fields()  # name, type, length and decimals: what description omits
-            columns = [_field_column(f) for f in fields]
+            fields = conn._cmysql.fetch_fields()  # name, type, charset, flags and decimals: what description omits
+            lengths = self._declared_lengths(query, params) if any(f[8] in (0, 246) for f in fields) else []
+            columns = [_field_column(f, lengths[i] if i < len(lengths) else None) for i, f in enumerate(fields)]
             yield RowStream(columns, lambda boundary: self._chunks(conn, columns, fields, boundary))
         except mysql.connector.Error as exc:
             raise SourceError(f"{self.label}: query failed: {_c_error(exc)}", transient=_c_transient(exc)) from None
         finally:
             with contextlib.suppress(Exception):
                 conn._cmysql.close()  # closing without reading the rest: an interrupted export ends at once
+
+    def _declared_lengths(self, query: str, params: Sequence[Any]) -> list[int | None]:
+        """The result columns' declared lengths, which give a DECIMAL's precision: the C client reports only the
+        longest value read so far (nothing yet on an unbuffered result). MariaDB and MySQL answer a LIMIT 0
+        without running the query."""
+        import pymysql
+
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("START TRANSACTION READ ONLY")
+                cur.execute(f"SELECT * FROM ({query}\n) AS headwater_q LIMIT 0", tuple(params) or None)
+                return [d[3] for d in cur.description or []]
+        except pymysql.Error as exc:
+            raise SourceError(f"{self.label}: query failed: {exc}", transient=_mysql_transient(exc)) from None
+        finally:
+            conn.close()
 
     def _connect_c(self) -> Any:
         mysql = _connector()
@@ -195,10 +213,10 @@ def _refuse_zero_dates(text: Any, column: str, offset: int, label: str) -> None:
         )
 
 
-def _field_column(field: Sequence[Any]) -> Column:
-    """A column from MySQL's field metadata (catalog, db, table, org_table, name, org_name, charset, length,
-    type, flags, decimals)."""
-    name, charset, length, code, flags, decimals = field[4], field[6], field[7], field[8], field[9], field[10]
+def _field_column(field: Sequence[Any], length: int | None = None) -> Column:
+    """A column from the C client's field metadata (catalog, db, table, org_table, name, org_name, charset,
+    max_length, type, flags, decimals) and the column's declared length (a DECIMAL's precision comes from it)."""
+    name, charset, code, flags, decimals = field[4], field[6], field[8], field[9], field[10]
     if isinstance(name, bytes):
         name = name.decode("utf-8")
     if code in (246, 0):  # NEWDECIMAL, DECIMAL: the display length counts the sign and the point
