@@ -117,3 +117,26 @@ def test_a_value_past_its_parquet_type_names_row_and_column(
     )
     assert "10000000000" not in message and message.startswith("postgres ")
     assert lake.list_uris(lake.url) == []
+
+
+@pytest.mark.parametrize("fmt", ["csv.gz", "parquet"])
+def test_arrays_are_text_in_postgres_own_form(tmp_path: Path, pg_conninfo: dict[str, Any], fmt: str) -> None:
+    """psycopg names an array's type after its element: an int4[] must not become an integer column."""
+    lake = LocalLake(tmp_path / "lake")
+    query = (
+        "SELECT 1 AS id, ARRAY[1, NULL, 3] AS ints, ARRAY[1.50, 2]::numeric(5,2)[] AS amounts,"
+        """ ARRAY['a"b', NULL, 'c,d'] AS notes, ARRAY[timestamptz '2024-01-02 03:04:05+00'] AS ats"""
+    )
+    result = export_query_to_lake(
+        PostgresSource(pg_conninfo), query, lake, lake.url + "/x", options=ExportOptions(fmt), target="main.arrays"
+    )
+    manifest = read_manifest(lake, result.manifest_uri)
+    assert {c["name"]: c["type"] for c in manifest.columns} == {
+        "id": "integer", "ints": "text", "amounts": "text", "notes": "text", "ats": "text",
+    }  # fmt: skip
+    warehouse = DuckDBWarehouse(tmp_path / "wh.duckdb")
+    warehouse.load(manifest, lake, "replace")
+    with warehouse.query_rows("SELECT ints, amounts, notes, ats FROM main.arrays") as (_, rows):
+        assert [tuple(r) for r in rows] == [
+            ("{1,NULL,3}", "{1.50,2.00}", '{"a\\"b",NULL,"c,d"}', '{"2024-01-02 03:04:05+00"}')
+        ]

@@ -164,7 +164,8 @@ def _drain(pgconn: Any) -> None:
 
 def _pg_column(conn: Any, desc: Any) -> Column:
     info = conn.adapters.types.get(desc.type_code)
-    name = info.name if info else ""
+    # psycopg answers an array's oid with its element's type: an int4[] is text ({1,2}), not an integer
+    name = info.name if info is not None and info.oid == desc.type_code else ""
     if name == "numeric":
         if desc.precision is not None:
             return Column(desc.name, ColumnType("numeric", min(desc.precision, 38), desc.scale or 0))
