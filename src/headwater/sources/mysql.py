@@ -3,7 +3,7 @@
 Exports stream through MySQL's C client (the C extension of mysql-connector-python) on an unbuffered
 cursor that returns each value as the server's own text, never converted to a Python type: whole batches
 become Arrow columns and Arrow's C++ CSV writer quotes them, so no Python code runs per value. Measured
-(bench/export.py): 1.2-1.3x the time of ``mysql --quick | gzip -1`` at 10M rows, 1.0-1.06x at 30M, where
+(bench/export.py, several runs): 0.9-1.3x the time of ``mysql --quick | gzip -1`` at 10M and 30M rows, where
 PyMySQL's pure-Python rows were 10x slower. The text is exactly what the server prints: decimals to the last
 digit, fractional seconds, JSON as written. Binary columns become PostgreSQL's bytea text (``\\x`` and
 lowercase hex); zero dates ('0000-00-00', or a zero month or day) have no value in other databases and are
