@@ -6,11 +6,12 @@ Tests that need a service skip with the reason when it is absent, unless HEADWAT
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ for name in list(os.environ):
 
 REQUIRE_SERVICES = os.environ.get("HEADWATER_REQUIRE_SERVICES") == "1"
 PG = {"host": "127.0.0.1", "port": 5432, "dbname": "test", "user": "postgres"}
+MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 
 
 def service_missing(service: str, reason: str) -> None:
@@ -39,6 +41,29 @@ def service_missing(service: str, reason: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{service} is required (HEADWATER_REQUIRE_SERVICES=1) but unavailable: {reason}")
     pytest.skip(f"{service} unavailable: {reason}")
+
+
+@contextlib.contextmanager
+def mariadb_table(prefix: str, columns: str, rows: Sequence[Sequence[Any]]) -> Iterator[tuple[Any, str]]:
+    """A new MariaDB table (``columns`` as in CREATE TABLE, utf8mb4) holding ``rows``, dropped afterwards;
+    skips without MariaDB. Yields an autocommit PyMySQL connection and the table's name."""
+    import pymysql
+
+    try:
+        conn = pymysql.connect(**MARIADB, connect_timeout=3, charset="utf8mb4", autocommit=True)
+    except pymysql.Error as exc:
+        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE TABLE {name} ({columns}) CHARSET utf8mb4")
+            if rows:
+                cur.executemany(f"INSERT INTO {name} VALUES ({', '.join(['%s'] * len(rows[0]))})", rows)
+        yield conn, name
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {name}")
+        conn.close()
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,10 @@ import pytest
 
 from headwater.identifiers import TableName
 from headwater.warehouse.postgres import PostgresWarehouse
-from tests.conftest import service_missing
+from tests.conftest import mariadb_table
 from tests.integration.test_end_to_end import run_dag
 
 pytestmark = pytest.mark.integration
-
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 
 
 @pytest.fixture
@@ -43,23 +42,11 @@ def app_schema(pg_conninfo: dict[str, Any]) -> Any:
 
 
 @pytest.fixture
-def mysql_orders() -> Any:
-    import pymysql
-
-    try:
-        conn = pymysql.connect(**MYSQL, connect_timeout=3, autocommit=True)
-    except pymysql.Error as exc:
-        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
-    name = f"hw_orders_{uuid.uuid4().hex[:8]}"
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {name} (id INT PRIMARY KEY, status VARCHAR(20), updated_at DATETIME(6) NOT NULL)")
-        cur.executemany(
-            f"INSERT INTO {name} VALUES (%s, 'new', %s)", [(i, f"2026-01-01 00:{i:02d}:00") for i in range(1, 41)]
-        )
-    yield conn, name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
-    conn.close()
+def mysql_orders() -> Iterator[tuple[Any, str]]:
+    rows = [(i, "new", f"2026-01-01 00:{i:02d}:00") for i in range(1, 41)]
+    columns = "id INT PRIMARY KEY, status VARCHAR(20), updated_at DATETIME(6) NOT NULL"
+    with mariadb_table("hw_orders", columns, rows) as table:
+        yield table
 
 
 def test_full_and_incremental_pipelines(

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +25,11 @@ from headwater.sources.mysql import MySQLSource
 from headwater.sources.sql import DuckDBSource, PostgresSource
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
-from tests.conftest import REPO, service_missing
+from tests.conftest import MARIADB as MYSQL
+from tests.conftest import REPO, mariadb_table
 
 pytestmark = pytest.mark.integration
 
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 # id, text (NULL, empty, quotes, newline, unicode), numeric, timestamptz, boolean, date, double
 PG_ROWS = """
 (1, 'plain', 1.50, '2024-01-02 03:04:05+09', true, '2024-01-02', 0.25),
@@ -125,34 +126,17 @@ def test_parquet_export_is_typed(tmp_path: Path, pg_table: TableName, pg_conninf
 
 
 @pytest.fixture
-def mysql_table() -> Any:
-    import pymysql
-
-    try:
-        conn = pymysql.connect(**MYSQL, connect_timeout=3)
-    except pymysql.Error as exc:
-        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
-    name = f"hw_src_{uuid.uuid4().hex[:8]}"
-    with conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {name} (id INT PRIMARY KEY, note TEXT, amount DECIMAL(12,2), at DATETIME(6),"
-            " day DATE, ratio DOUBLE)"
-        )
-        cur.executemany(
-            f"INSERT INTO {name} VALUES (%s, %s, %s, %s, %s, %s)",
-            [
-                (1, "plain", "1.50", "2024-01-02 03:04:05", "2024-01-02", 0.25),
-                (2, "", "-0.01", "2024-06-30 23:59:59.123456", "1999-12-31", -1e10),
-                (3, None, None, None, None, None),
-                (4, 'say "hi", then\nnewline', "12345678.90", "2024-03-10 12:00:00", "2024-02-29", 3.5),
-                (5, "한국어 텍스트 ✓", "0", "1970-01-01 00:00:01", "2000-01-01", 0),
-            ],
-        )
-    conn.commit()
-    yield name
-    with conn.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {name}")
-    conn.close()
+def mysql_table() -> Iterator[str]:
+    rows = [
+        (1, "plain", "1.50", "2024-01-02 03:04:05", "2024-01-02", 0.25),
+        (2, "", "-0.01", "2024-06-30 23:59:59.123456", "1999-12-31", -1e10),
+        (3, None, None, None, None, None),
+        (4, 'say "hi", then\nnewline', "12345678.90", "2024-03-10 12:00:00", "2024-02-29", 3.5),
+        (5, "한국어 텍스트 ✓", "0", "1970-01-01 00:00:01", "2000-01-01", 0),
+    ]
+    columns = "id INT PRIMARY KEY, note TEXT, amount DECIMAL(12,2), at DATETIME(6), day DATE, ratio DOUBLE"
+    with mariadb_table("hw_src", columns, rows) as (_, name):
+        yield name
 
 
 def test_mariadb_round_trip_into_duckdb(lake: Lake, mysql_table: str, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from headwater.lake import LocalLake
 from headwater.parts import read_manifest
-from tests.conftest import service_missing
+from tests.conftest import mariadb_table
 
 pytestmark = pytest.mark.integration
 
@@ -109,26 +109,10 @@ def test_postgres_export_process_imports_no_numpy(tmp_path: Path, pg_conninfo: d
 
 @pytest.fixture
 def mysql_table() -> Iterator[str]:
-    import pymysql
-
-    conn_args = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
-    try:
-        conn = pymysql.connect(**conn_args, connect_timeout=3, autocommit=True)
-    except pymysql.Error as exc:
-        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
-    table = f"hw_process_{uuid.uuid4().hex[:8]}"
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id INT PRIMARY KEY, amount DECIMAL(38,10), b VARBINARY(4), t TEXT)")
-        cur.executemany(
-            f"INSERT INTO {table} VALUES (%s, %s, %s, %s)",
-            [(i, Decimal(i) / 8, bytes([i % 256]), None if i % 5 == 0 else f"é{i}") for i in range(1, 2001)],
-        )
-    try:
+    rows = [(i, Decimal(i) / 8, bytes([i % 256]), None if i % 5 == 0 else f"é{i}") for i in range(1, 2001)]
+    columns = "id INT PRIMARY KEY, amount DECIMAL(38,10), b VARBINARY(4), t TEXT"
+    with mariadb_table("hw_process", columns, rows) as (_, table):
         yield table
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.close()
 
 
 @pytest.mark.parametrize("fmt", ["parquet", "csv.gz"])

@@ -3,7 +3,6 @@ back out of a DuckDB warehouse, compared row by row with what PyMySQL reads from
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
@@ -17,11 +16,11 @@ from headwater.lake import LocalLake
 from headwater.parts import read_manifest
 from headwater.sources.mysql import MySQLSource
 from headwater.warehouse.duckdb import DuckDBWarehouse
-from tests.conftest import service_missing
+from tests.conftest import MARIADB as MYSQL
+from tests.conftest import mariadb_table
 
 pytestmark = pytest.mark.integration
 
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 BIG = Decimal("9999999999999999999999999999.9999999999")
 NEG = Decimal("-9999999999999999999999999999.9999999999")  # not -BIG: unary minus rounds to 28 digits
 ROWS = [
@@ -44,25 +43,12 @@ ROWS = [
 
 @pytest.fixture
 def values_table() -> Iterator[str]:
-    import pymysql
-
-    try:
-        conn = pymysql.connect(**MYSQL, connect_timeout=3, charset="utf8mb4", autocommit=True)
-    except pymysql.Error as exc:
-        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
-    table = f"hw_values_{uuid.uuid4().hex[:8]}"
-    with conn.cursor() as cur:
-        cur.execute(
-            f"CREATE TABLE {table} (id INT PRIMARY KEY, s VARCHAR(20) NULL, t TEXT, b VARBINARY(10), d DATE, "
-            "dt DATETIME(6), amount DECIMAL(38,10), f DOUBLE, big BIGINT UNSIGNED) CHARSET utf8mb4"
-        )
-        cur.executemany(f"INSERT INTO {table} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", ROWS)
-    try:
+    columns = (
+        "id INT PRIMARY KEY, s VARCHAR(20) NULL, t TEXT, b VARBINARY(10), d DATE, dt DATETIME(6), "
+        "amount DECIMAL(38,10), f DOUBLE, big BIGINT UNSIGNED"
+    )
+    with mariadb_table("hw_values", columns, ROWS) as (_, table):
         yield table
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.close()
 
 
 @pytest.mark.parametrize("fmt", ["csv.gz", "csv.zst", "parquet"])

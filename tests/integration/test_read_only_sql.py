@@ -3,7 +3,6 @@ validation is bypassed (operators used directly, a check that cannot see a data-
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,11 @@ from headwater.lake import LocalLake
 from headwater.sql_guard import UnsafeQueryError, check_single_select
 from headwater.warehouse.duckdb import DuckDBWarehouse
 from headwater.warehouse.postgres import PostgresWarehouse
-from tests.conftest import service_missing
+from tests.conftest import MARIADB as MYSQL
+from tests.conftest import mariadb_table
 from tests.integration.helpers import stage
 
 pytestmark = pytest.mark.integration
-
-MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": "", "database": "test"}
 
 
 @pytest.mark.parametrize(
@@ -184,19 +182,9 @@ def test_duckdb_source_runs_one_statement(tmp_path: Path, no_guard: None) -> Non
 
 
 def test_mysql_source_runs_one_read_only_statement(no_guard: None) -> None:
-    import pymysql
-
     from headwater.sources.mysql import MySQLSource
 
-    try:
-        conn = pymysql.connect(**MYSQL, connect_timeout=3, autocommit=True)
-    except pymysql.Error as exc:
-        service_missing("MariaDB on 127.0.0.1:3306", str(exc))
-    table = f"hw_victim_{uuid.uuid4().hex[:8]}"
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE TABLE {table} (id INT)")
-            cur.execute(f"INSERT INTO {table} VALUES (1), (2)")
+    with mariadb_table("hw_victim", "id INT", [(1,), (2,)]) as (conn, table):
         source = MySQLSource(MYSQL)
         for query, refused in (
             (f"SELECT 1; DROP TABLE {table}", "You have an error in your SQL syntax"),
@@ -209,7 +197,3 @@ def test_mysql_source_runs_one_read_only_statement(no_guard: None) -> None:
         with conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")
             assert cur.fetchone() == (2,)
-    finally:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-        conn.close()
