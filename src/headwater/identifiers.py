@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, SourceError
 
 # A letter (any script) or underscore, then letters, digits or underscores.
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
@@ -26,16 +26,24 @@ def validate_identifier(name: str, what: str = "identifier") -> str:
     return name
 
 
-def check_column_names(names: list[str]) -> None:
-    """Every name a valid identifier, and no two alike with case ignored (DuckDB and Redshift ignore it)."""
+def check_column_names(names: list[str], source: str) -> None:
+    """A query's result columns, before a row is read: every name an identifier, and no two alike with case
+    ignored (DuckDB and Redshift ignore it); SourceError naming ``source`` otherwise."""
     seen: dict[str, str] = {}
     for index, name in enumerate(names):
-        validate_identifier(name, f"column {index + 1}")
-        if (key := name.casefold()) in seen:
-            raise IdentifierError(
-                f"columns {seen[key]!r} and {name!r} (column {index + 1}) have the same name to a warehouse"
+        try:
+            validate_identifier(name, f"column {index + 1}")
+        except IdentifierError as exc:
+            raise SourceError(f"{source}: {exc}; {_ALIAS}") from None
+        if (key := name.lower()) in seen:
+            raise SourceError(
+                f"{source}: columns {seen[key]!r} and {name!r} (column {index + 1}) have the same name to a "
+                f"warehouse; {_ALIAS}"
             )
         seen[key] = name
+
+
+_ALIAS = "name the query's columns (expression AS name)"
 
 
 def quote(name: str) -> str:

@@ -149,3 +149,20 @@ def test_a_trailing_newline_is_not_part_of_an_identifier(name: str) -> None:
         validate_identifier(name)
     with pytest.raises(IdentifierError, match="is not a valid identifier"):
         TableName.parse(f"raw.{name}")
+
+
+def test_result_columns_are_identifiers_distinct_with_case_ignored() -> None:
+    from headwater.errors import SourceError
+    from headwater.identifiers import check_column_names
+
+    check_column_names(["id", "이름", "straße", "strasse", "_x1"], "src")  # lower() differs: both kept
+    for names, message in [
+        (["id", "note", "ID"], "src: columns 'id' and 'ID' (column 3) have the same name to a warehouse; name the"),
+        (["a", "a"], "src: columns 'a' and 'a' (column 2)"),
+        (["ok", "count(*)"], "src: column 2 'count(*)' is not a valid identifier"),
+        (["?column?"], "src: column 1 '?column?' is not a valid identifier"),
+    ]:
+        with pytest.raises(SourceError) as caught:
+            check_column_names(names, "src")
+        assert str(caught.value).startswith(message)
+        assert str(caught.value).endswith("name the query's columns (expression AS name)")

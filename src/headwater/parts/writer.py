@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from headwater.errors import HeadwaterError, SourceError
-from headwater.identifiers import IdentifierError, check_column_names
+from headwater.identifiers import check_column_names
 from headwater.lake import Lake, sha256_file
 from headwater.lean_imports import without
 from headwater.parts.destination import Claim, claim_prefix
@@ -86,10 +86,7 @@ def write_stream_to_lake(
     opts = options or ExportOptions()
     if opts.format not in FORMATS:
         raise HeadwaterError(f"unknown export format {opts.format!r}; use one of {', '.join(FORMATS)}")
-    try:  # before reading a row: the manifest could not name these columns
-        check_column_names([c.name for c in stream.columns])
-    except IdentifierError as exc:
-        raise SourceError(f"{label}: {exc}; name the query's columns (expression AS name)") from None
+    check_column_names([c.name for c in stream.columns], label)  # before a row is read
     _lean_arrow_memory()
     started = time.monotonic()
     with sigterm_raises():

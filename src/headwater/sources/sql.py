@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from headwater.coltypes import ColumnType
 from headwater.errors import SourceError, connect_transient
-from headwater.identifiers import IdentifierError, check_column_names, quote
+from headwater.identifiers import check_column_names, quote
 from headwater.parts import RowStream
 from headwater.scratch import scratch_folder
 from headwater.sql_guard import check_single_select
@@ -288,10 +288,7 @@ def _exportable(relation: Any, label: str) -> Any:
     value or a nanosecond is an error naming the column), other types (intervals, enums, bit strings,
     ``TIMETZ``...) as DuckDB's text for them."""
     names = [str(name) for name in relation.columns]
-    try:
-        check_column_names(names)  # a second "a" would read as the first one below
-    except IdentifierError as exc:
-        raise SourceError(f"{label}: {exc}; name the query's columns (expression AS name)") from None
+    check_column_names(names, label)  # here too: a second "a" would read as the first one below
     exprs, changed = [], False
     for name, dtype in zip(names, relation.dtypes, strict=True):
         column, kind = quote(name), str(dtype.id)
