@@ -239,6 +239,19 @@ def test_a_chunk_arrow_cannot_parse_is_an_error_without_its_text(tmp_path: Path)
     assert str(caught.value) == "Arrow could not read a chunk of CSV: CSV parse error"
 
 
+def test_a_row_group_closes_once_its_chunks_reach_the_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks add up to ROW_GROUP_BYTES of Arrow data: at exactly two chunks' worth, four chunks make two groups."""
+    import pyarrow.csv as pacsv
+
+    rows = [[str(i), "ab"] for i in range(1, 5)]  # four one-row chunks of the same Arrow size
+    chunks = chunks_of(rows, size=1)
+    one = pacsv.read_csv(pa.py_buffer(chunks[0]), read_options=pacsv.ReadOptions(column_names=["id", "note"]))
+    monkeypatch.setattr("headwater.parts.encoders.ROW_GROUP_BYTES", 2 * one.nbytes)
+    encode(tmp_path / "part.parquet", TEXT_COLUMNS, "parquet", chunks)
+    meta = pq.ParquetFile(tmp_path / "part.parquet").metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [2, 2]
+
+
 def test_parquet_text_with_line_breaks_survives_chunks_larger_than_arrows_read_block(tmp_path: Path) -> None:
     rng = random.Random(7)
     notes = ["".join(rng.choice('ab\n,"') for _ in range(rng.randint(0, 40))) for _ in range(40_000)]

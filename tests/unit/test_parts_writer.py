@@ -257,15 +257,30 @@ def test_a_failing_source_leaves_the_previous_publish_and_nothing_else(
     assert list(scratch_root.iterdir()) == []
 
 
+def test_columns_a_warehouse_cannot_name_are_refused_before_a_row_is_read(tmp_path: Path) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    read: list[int] = []
+
+    def chunks(boundary: int) -> Iterator[tuple[bytes, int]]:
+        read.append(boundary)
+        yield lines(0, 1), 1
+
+    columns = [Column("id", ColumnType("integer")), Column("ID", ColumnType("integer"))]
+    with pytest.raises(SourceError) as caught:
+        export(lake, RowStream(columns, chunks))
+    assert str(caught.value).startswith("src: columns 'id' and 'ID' (column 2) have the same name to a warehouse")
+    assert read == [] and lake.list_uris(lake.url) == []
+
+
 def test_a_part_that_cannot_be_encoded_fails_the_write_and_leaves_nothing(tmp_path: Path, scratch_root: Path) -> None:
     lake = LocalLake(tmp_path / "lake")
-    # Rows 1-5 fill the first part; row 8 (the 2nd of a 2-row chunk) is bad; then far more chunks than the queue
-    # holds: the writer drains them after failing.
-    good = [(lines(i, 1), 1) for i in range(1, 6)] + [(lines(6, 1), 1)]
-    bad = RowStream(ID, lambda boundary: iter([*good, (b'7\n"abc"\n', 2)] + [(lines(i, 1), 1) for i in range(40)]))
+    # Rows 1-10 fill two parts; row 14 (the 2nd of a 2-row chunk in the third part) is bad; then far more chunks
+    # than the queue holds: the writer drains them after failing.
+    good = [(lines(i, 1), 1) for i in range(1, 13)]
+    bad = RowStream(ID, lambda boundary: iter([*good, (b'13\n"abc"\n', 2)] + [(lines(i, 1), 1) for i in range(40)]))
     with pytest.raises(SourceError) as caught:
         export(lake, bad, format="parquet", rows_per_part=5)
-    assert str(caught.value) == "src: row 8, column 'id': a value that does not convert to int64"
+    assert str(caught.value) == "src: row 14, column 'id': a value that does not convert to int64"
     assert lake.list_uris(f"{lake.url}/out") == []
     assert list(scratch_root.iterdir()) == []
 

@@ -156,7 +156,7 @@ class _PartWriter:
         folder: Path,
         claim: Claim,
         progress: Progress | None,
-        label: str = "",
+        label: str,
     ) -> None:
         self.columns = columns
         self.label = label
